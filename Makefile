@@ -1,0 +1,24 @@
+# genlab: every target uses the project's own virtual environment in .venv
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install train test test-full clean
+
+install:  ## create .venv and install genlab with all extras (offline but for package registries)
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install -e '.[dev,loggers,cluster]'
+
+train:  ## the embedded default: the VAE on sklearn digits, CPU
+	$(BIN)/genlab-train
+
+test:  ## the fast tests (under 10 minutes on 2 cores)
+	$(BIN)/pytest -q
+
+test-full:  ## everything, the slow tests included
+	$(BIN)/pytest -q -m ''
+
+clean:
+	rm -rf logs outputs multirun .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from genlab.callbacks.sample_grid import SampleGrid
+
+__all__ = ["SampleGrid"]

@@ -1,0 +1,112 @@
+"""The contract every family implements, and the training plumbing they share.
+
+A family subclasses `GenerativeModel` and provides `loss` (what training
+minimises, plus anything to log), `sample` and, if it has one, `bits_per_dim`.
+Logging, optimizer construction from config and the non-finite-loss guard
+live here once.
+"""
+
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from genlab.utils.errors import DivergenceError
+
+
+def plain(value: Any) -> Any:
+    """DictConfig/ListConfig -> plain Python, so hyper-parameters pickle and load with weights_only."""
+    if isinstance(value, DictConfig) or OmegaConf.is_list(value):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+class GenerativeModel(pl.LightningModule):
+    """Base of the five families. Images arrive as float in [0, 1], shape (n, C, H, W)."""
+
+    has_likelihood: bool = True
+
+    def __init__(
+        self,
+        data_shape: list[int],
+        levels: int,
+        optimizer: dict | None = None,
+        scheduler: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.data_shape = tuple(int(s) for s in data_shape)
+        if len(self.data_shape) != 3:
+            raise ValueError(f"data_shape={list(self.data_shape)} must be (C, H, W)")
+        self.levels = int(levels)
+        self.optimizer_cfg = plain(optimizer) or {"_target_": "torch.optim.Adam", "lr": 1e-3}
+        self.scheduler_cfg = plain(scheduler)
+
+    @property
+    def num_dims(self) -> int:
+        c, h, w = self.data_shape
+        return c * h * w
+
+    # -- the contract ---------------------------------------------------------------------
+    def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Training objective on a batch, and extra scalars to log under train/."""
+        raise NotImplementedError
+
+    def sample(self, num_samples: int) -> Tensor:
+        """(num_samples, C, H, W) images in [0, 1]."""
+        raise NotImplementedError
+
+    def bits_per_dim(self, x: Tensor) -> Tensor:
+        """(n,) NLL of the discrete data in bits/dim: exact, or an upper bound."""
+        raise NotImplementedError(f"{type(self).__name__} has no likelihood")
+
+    def test_bits_per_dim(self, x: Tensor) -> Tensor:
+        """The bound reported on the test split; families with a tighter eval bound override."""
+        return self.bits_per_dim(x)
+
+    # -- Lightning plumbing ---------------------------------------------------------------
+    def check_finite(self, loss: Tensor, name: str = "train/loss") -> None:
+        if not torch.isfinite(loss):
+            raise DivergenceError(
+                f"non-finite {name}={loss.item()} at global step {self.global_step}; "
+                "the last good checkpoint is kept (lower the learning rate or use 32-true/bf16-mixed)"
+            )
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, _ = batch
+        loss, logs = self.loss(x)
+        self.check_finite(loss)
+        self.log("train/loss", loss, prog_bar=True)
+        for key, value in logs.items():
+            self.log(f"train/{key}", value)
+        return loss
+
+    def _evaluate(self, x: Tensor, stage: str) -> None:
+        loss, _ = self.loss(x)
+        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", sync_dist=True)
+        if self.has_likelihood:
+            bpd = self.bits_per_dim(x) if stage == "val" else self.test_bits_per_dim(x)
+            self.log(f"{stage}/bpd", bpd.mean(), prog_bar=stage == "val", sync_dist=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch[0], "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch[0], "test")
+
+    def build_optimizer(self, params: Any, cfg: dict | None = None) -> torch.optim.Optimizer:
+        cfg = dict(cfg or self.optimizer_cfg)
+        cfg.pop("_partial_", None)
+        return hydra.utils.instantiate(cfg, params)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.build_optimizer(self.parameters())
+        if not self.scheduler_cfg:
+            return optimizer
+        cfg = dict(self.scheduler_cfg)
+        cfg.pop("_partial_", None)
+        interval = cfg.pop("interval", "epoch")
+        scheduler = hydra.utils.instantiate(cfg, optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}

@@ -1,0 +1,100 @@
+"""genlab-train: compose a config, build data/model/callbacks/loggers/Trainer, fit, test.
+
+`train(cfg)` is the whole task and returns the metrics; `main` is the thin
+Hydra entry point that sweepers call and that returns `optimized_metric`.
+"""
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from genlab.utils.config import CONFIG_DIR, print_config_tree, save_resolved_config
+from genlab.utils.io import write_json
+from genlab.utils.loggers import log_text_artifact
+from genlab.utils.task import remove_if_setup_only, run_task
+from genlab.utils.validation import validate_config
+
+log = logging.getLogger("genlab")
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """A config group whose entries each carry a `_target_` (callbacks, loggers) -> objects."""
+    if not group:
+        return []
+    return [hydra.utils.instantiate(entry) for entry in group.values() if entry and "_target_" in entry]
+
+
+def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:
+    validate_config(cfg)
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    # Models build their own nets and optimizers from plain dicts, so the checkpoint's
+    # hyper-parameters alone rebuild them (load_from_checkpoint needs no config).
+    model = hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all")
+    trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=instantiate_group(cfg.get("logger"))
+    )
+    return datamodule, model, trainer
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, torch.Tensor)) and torch.as_tensor(v).numel() == 1}
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit (and test) one configuration; write metrics.json; return the metrics."""
+    out = Path(cfg.paths.output_dir)
+    print_config_tree(cfg)
+    try:
+        datamodule, model, trainer = build(cfg)
+        config_path = save_resolved_config(cfg, out)
+    except BaseException:
+        remove_if_setup_only(out)
+        raise
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if trainer.is_global_zero:
+        log_text_artifact(trainer, config_path)
+
+    metrics: dict[str, Any] = {}
+    start = time.perf_counter()
+    if cfg.get("train", True):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics.update(scalar_metrics(trainer.callback_metrics))
+    metrics["train_time_s"] = time.perf_counter() - start
+    if cfg.get("test", False):
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+        if best:
+            log.info(f"testing the best checkpoint {best}")
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        metrics.update(scalar_metrics(trainer.callback_metrics))
+    metrics.update(
+        status="ok",
+        family=type(model).__name__,
+        data=datamodule.source,
+        num_parameters=sum(p.numel() for p in model.parameters()),
+        global_step=trainer.global_step,
+        epochs=trainer.current_epoch,
+        best_checkpoint=getattr(trainer.checkpoint_callback, "best_model_path", None),
+    )
+    if trainer.is_global_zero:
+        write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = run_task(train, cfg, "genlab-train")
+    value = metrics.get(cfg.get("optimized_metric") or "")
+    return float(value) if value is not None else float("nan")
+
+
+if __name__ == "__main__":
+    main()

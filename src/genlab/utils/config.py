@@ -1,0 +1,81 @@
+"""Where the config tree lives, composing it from Python, and showing a resolved config."""
+
+import os
+import secrets
+from pathlib import Path
+
+import rich
+import rich.syntax
+import rich.tree
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from genlab.utils.io import atomic_write_text
+
+
+def find_config_dir() -> Path:
+    """conf/ ships inside the wheel (genlab/conf); in a source checkout it is the top-level conf/."""
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (here / "conf", here.parents[1] / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"genlab's config tree was not found in {here / 'conf'} or {here.parents[1] / 'conf'}; "
+        "reinstall genlab (pip install -e . from a checkout, or a wheel built by hatchling)"
+    )
+
+
+CONFIG_DIR = str(find_config_dir())
+
+
+def _wandb_offline() -> bool:
+    """wandb goes offline unless the user asked for online mode or configured a key."""
+    mode = os.environ.get("WANDB_MODE")
+    if mode:
+        return mode in ("offline", "dryrun")
+    has_netrc_key = "api.wandb.ai" in _read(Path.home() / ".netrc")
+    return not (os.environ.get("WANDB_API_KEY") or has_netrc_key)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def register_resolvers() -> None:
+    """Resolvers used by the config tree; use_cache keeps a run's unique id stable."""
+    if not OmegaConf.has_resolver("genlab.uid"):
+        OmegaConf.register_new_resolver("genlab.uid", lambda: secrets.token_hex(3), use_cache=True)
+    if not OmegaConf.has_resolver("genlab.wandb_offline"):
+        OmegaConf.register_new_resolver("genlab.wandb_offline", _wandb_offline)
+
+
+register_resolvers()
+
+
+def compose(overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
+    """The config `genlab-train <overrides>` would run, without starting Hydra's job machinery.
+
+    `${hydra:...}` interpolations are unavailable here: pass `paths.output_dir=...`.
+    """
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides or []))
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    """Print the resolved config as a rich tree, one branch per top-level key."""
+    tree = rich.tree.Tree("config", style="dim", guide_style="dim")
+    for key, value in cfg.items():
+        branch = tree.add(str(key), style="bold")
+        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
+        branch.add(rich.syntax.Syntax(text, "yaml"))
+    rich.print(tree)
+
+
+def save_resolved_config(cfg: DictConfig, run_dir: str | Path) -> Path:
+    path = Path(run_dir) / "config_resolved.yaml"
+    atomic_write_text(path, OmegaConf.to_yaml(cfg, resolve=True))
+    return path
