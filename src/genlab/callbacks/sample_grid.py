@@ -9,6 +9,12 @@ from torchvision.utils import make_grid, save_image
 from genlab.utils.loggers import log_image
 
 
+def upscale_for_viewing(images: torch.Tensor, min_size: int = 32) -> torch.Tensor:
+    """Nearest-neighbour upscaling so 8x8 digits are visible in a grid; pixels stay pixels."""
+    factor = -(-min_size // images.shape[-1])
+    return images.repeat_interleave(factor, -1).repeat_interleave(factor, -2) if factor > 1 else images
+
+
 class SampleGrid(pl.Callback):
     """Every `every_n_epochs` epochs (and after the last one), on rank zero.
 
@@ -38,7 +44,7 @@ class SampleGrid(pl.Callback):
             torch.manual_seed(self.seed)
             images = pl_module.sample(self.num_samples).float().clamp(0, 1)
         pl_module.train(was_training)
-        grid = make_grid(images, nrow=int(self.num_samples**0.5 + 0.5), padding=1, pad_value=0.5)
+        grid = make_grid(upscale_for_viewing(images), nrow=int(self.num_samples**0.5 + 0.5), padding=1, pad_value=0.5)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"{name}.png"
         save_image(grid, path)

@@ -67,6 +67,14 @@ class GenerativeModel(pl.LightningModule):
         return self.bits_per_dim(x)
 
     # -- Lightning plumbing ---------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Enough to rebuild the model and check it against a config, without the config.
+        checkpoint["genlab"] = {
+            "family": f"{type(self).__module__}.{type(self).__qualname__}",
+            "data_shape": list(self.data_shape),
+            "levels": self.levels,
+        }
+
     def check_finite(self, loss: Tensor, name: str = "train/loss") -> None:
         if not torch.isfinite(loss):
             raise DivergenceError(

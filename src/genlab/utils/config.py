@@ -45,12 +45,24 @@ def _read(path: Path) -> str:
         return ""
 
 
+def _run_name() -> str:
+    """A readable per-job name for dashboards: the job's overrides, or its task name."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return "run"
+    job = HydraConfig.get().job
+    return job.override_dirname or job.name
+
+
 def register_resolvers() -> None:
     """Resolvers used by the config tree; use_cache keeps a run's unique id stable."""
     if not OmegaConf.has_resolver("genlab.uid"):
         OmegaConf.register_new_resolver("genlab.uid", lambda: secrets.token_hex(3), use_cache=True)
     if not OmegaConf.has_resolver("genlab.wandb_offline"):
         OmegaConf.register_new_resolver("genlab.wandb_offline", _wandb_offline)
+    if not OmegaConf.has_resolver("genlab.run_name"):
+        OmegaConf.register_new_resolver("genlab.run_name", _run_name)
 
 
 register_resolvers()

@@ -1,0 +1,47 @@
+"""Loading a genlab checkpoint back, with a clear error for anything that is not one."""
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+
+from genlab.models.base import GenerativeModel
+from genlab.utils.errors import CheckpointError
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """torch.load with weights_only=True: a checkpoint never runs code when it is read."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path={path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, random bytes, pickled code: all unreadable
+        raise CheckpointError(
+            f"ckpt_path={path} is not a readable checkpoint (corrupted or truncated: {type(err).__name__})"
+        ) from None
+    if not isinstance(checkpoint, dict) or "genlab" not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointError(f"ckpt_path={path} is not a genlab checkpoint (no model family recorded)")
+    return checkpoint
+
+
+def check_compatible(checkpoint: dict[str, Any], path: str | Path, family: str | None, data_shape: Any, levels: Any) -> None:
+    """Refuse to resume or evaluate a checkpoint from another family or data shape."""
+    info = checkpoint["genlab"]
+    if family is not None and info["family"] != family:
+        raise CheckpointError(f"ckpt_path={path} holds a {info['family']} model, but the config asks for {family}")
+    if data_shape is not None and list(info["data_shape"]) != list(data_shape):
+        raise CheckpointError(
+            f"ckpt_path={path} was trained on data shape {info['data_shape']}, but the data has shape {list(data_shape)}"
+        )
+    if levels is not None and int(info["levels"]) != int(levels):
+        raise CheckpointError(f"ckpt_path={path} was trained on {info['levels']} levels, but the data has {levels}")
+
+
+def load_model(path: str | Path, map_location: str = "cpu") -> tuple[GenerativeModel, dict[str, Any]]:
+    """The model (in eval mode) and the raw checkpoint (for the DataModule's hyper-parameters)."""
+    checkpoint = read_checkpoint(path)
+    cls = hydra.utils.get_class(checkpoint["genlab"]["family"])
+    model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
+    return model.eval(), checkpoint
