@@ -1,0 +1,107 @@
+"""A decoder-only causal transformer with a key/value cache (nanoGPT-style, pre-norm).
+
+`forward` scores a whole sequence at once (training); `step` appends one token
+and attends over the cached keys and values, so generating a sequence of
+length T costs T single-token passes rather than T full passes.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class KVCache:
+    """Per-layer key/value buffers (n, heads, max_len, head_dim) and how much is filled."""
+
+    def __init__(self, num_layers: int) -> None:
+        self.keys: list[Tensor | None] = [None] * num_layers
+        self.values: list[Tensor | None] = [None] * num_layers
+        self.length = 0
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, max_len: int) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"model.d_model={d_model} must be divisible by model.n_heads={n_heads}")
+        self.n_heads, self.max_len = n_heads, max_len
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        shape = (n, t, self.n_heads, d // self.n_heads)
+        return (a.view(shape).transpose(1, 2) for a in (q, k, v))
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, k, v = self._split(x)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(out.transpose(1, 2).reshape(x.shape))
+
+    def step(self, x: Tensor, cache: KVCache, layer: int) -> Tensor:
+        """x: (n, 1, d), the newest token; its key/value join the cache."""
+        q, k, v = self._split(x)
+        if cache.keys[layer] is None:
+            n, h, _, hd = k.shape
+            cache.keys[layer] = k.new_zeros(n, h, self.max_len, hd)
+            cache.values[layer] = v.new_zeros(n, h, self.max_len, hd)
+        pos = cache.length
+        cache.keys[layer][:, :, pos] = k[:, :, 0]
+        cache.values[layer][:, :, pos] = v[:, :, 0]
+        keys, values = cache.keys[layer][:, :, : pos + 1], cache.values[layer][:, :, : pos + 1]
+        out = F.scaled_dot_product_attention(q, keys, values)  # one query sees the whole prefix
+        return self.proj(out.transpose(1, 2).reshape(x.shape))
+
+
+class Block(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, max_len: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.attn = CausalSelfAttention(d_model, n_heads, max_len)
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model), nn.Dropout(dropout)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+    def step(self, x: Tensor, cache: KVCache, layer: int) -> Tensor:
+        x = x + self.attn.step(self.ln1(x), cache, layer)
+        return x + self.mlp(self.ln2(x))
+
+
+class CausalTransformer(nn.Module):
+    """Tokens (n, T) in [0, vocab) -> logits (n, T, vocab) for the *next* token at each position."""
+
+    def __init__(self, vocab: int, max_len: int, d_model: int, n_layers: int, n_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.start_token = vocab  # an extra embedding row: the token before the first
+        self.tok_emb = nn.Embedding(vocab + 1, d_model)
+        self.pos_emb = nn.Parameter(torch.zeros(1, max_len, d_model))
+        nn.init.normal_(self.pos_emb, std=0.02)
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, max_len, dropout) for _ in range(n_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, vocab)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        start = torch.full_like(tokens[:, :1], self.start_token)
+        inputs = torch.cat([start, tokens[:, :-1]], 1)
+        x = self.tok_emb(inputs) + self.pos_emb[:, : inputs.shape[1]]
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x))
+
+    def new_cache(self) -> KVCache:
+        return KVCache(len(self.blocks))
+
+    def step(self, previous: Tensor | None, cache: KVCache, batch: int) -> Tensor:
+        """Logits (n, vocab) for position cache.length, given the token before it (None: start)."""
+        if previous is None:
+            previous = torch.full((batch,), self.start_token, device=self.pos_emb.device, dtype=torch.long)
+        x = self.tok_emb(previous[:, None]) + self.pos_emb[:, cache.length : cache.length + 1]
+        for i, block in enumerate(self.blocks):
+            x = block.step(x, cache, i)
+        cache.length += 1
+        return self.head(self.ln_f(x))[:, 0]
