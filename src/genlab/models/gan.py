@@ -1,0 +1,138 @@
+"""DCGAN-style GAN with manual optimization, three losses and an EMA generator.
+
+The generator and discriminator are the shared conv decoder/encoder sized
+from the data shape. Each training step takes `n_critic` discriminator steps,
+then one generator step (separate optimizers and learning rates: TTUR), then
+updates the exponential moving average of the generator that `sample()` uses.
+A GAN has no likelihood: `has_likelihood = False`, and no bits/dim is logged.
+"""
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from genlab.models.base import GenerativeModel, plain
+from genlab.nets.conv import ConvDecoder, ConvEncoder
+from genlab.utils.errors import ConfigError
+
+LOSSES = ("non_saturating", "hinge", "wgan_gp")
+
+
+class GAN(GenerativeModel):
+    has_likelihood = False
+
+    def __init__(
+        self,
+        data_shape: list[int],
+        levels: int,
+        latent_dim: int = 64,
+        hidden: int = 64,
+        loss: str = "non_saturating",
+        n_critic: int = 1,
+        gp_weight: float = 10.0,
+        r1_weight: float = 0.0,
+        spectral_norm: bool = False,
+        ema_decay: float = 0.999,
+        optimizer: dict | None = None,
+        d_optimizer: dict | None = None,
+        scheduler: dict | None = None,
+    ) -> None:
+        super().__init__(data_shape, levels, optimizer, scheduler)
+        if loss not in LOSSES:
+            raise ConfigError(f"model.loss={loss!r} is unknown; valid: {', '.join(LOSSES)}")
+        if n_critic < 1:
+            raise ConfigError(f"model.n_critic={n_critic} must be >= 1")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ConfigError(f"model.ema_decay={ema_decay} must be in [0, 1)")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.latent_dim, self.loss_name, self.n_critic = latent_dim, loss, n_critic
+        self.gp_weight, self.r1_weight = gp_weight, r1_weight
+        self.d_optimizer_cfg = plain(d_optimizer) or self.optimizer_cfg
+        self.generator = nn.Sequential(ConvDecoder(latent_dim, self.data_shape, hidden, self.data_shape[0]), nn.Sigmoid())
+        # No normalization in the critic: WGAN-GP's per-sample gradient penalty forbids batch coupling.
+        self.discriminator = ConvEncoder(
+            self.data_shape, hidden, 1, use_norm=False, spectral=spectral_norm,
+            activation=functools.partial(nn.LeakyReLU, 0.2),
+        )  # fmt: skip
+        self.ema_generator = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.ema_generator.requires_grad_(False)
+
+    def critic(self, x: Tensor) -> Tensor:
+        return self.discriminator(2 * x - 1).float().squeeze(1)
+
+    def generate(self, n: int, generator: nn.Module | None = None) -> Tensor:
+        z = torch.randn(n, self.latent_dim, device=self.device)
+        return (generator or self.generator)(z)
+
+    # -- losses ---------------------------------------------------------------------------
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        d_real, d_fake = self.critic(real), self.critic(fake)
+        if self.loss_name == "non_saturating":
+            loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        elif self.loss_name == "hinge":
+            loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        else:
+            loss = d_fake.mean() - d_real.mean()
+        return loss, d_real.mean(), d_fake.mean()
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        d_fake = self.critic(fake)
+        return F.softplus(-d_fake).mean() if self.loss_name == "non_saturating" else -d_fake.mean()
+
+    def penalties(self, real: Tensor, fake: Tensor) -> Tensor:
+        """WGAN-GP's gradient penalty on interpolates and/or R1 on real data."""
+        total = real.new_zeros(())
+        if self.loss_name == "wgan_gp":
+            mix = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+            x_hat = (mix * real + (1 - mix) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.critic(x_hat).sum(), x_hat, create_graph=True)
+            total = total + self.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        if self.r1_weight > 0:
+            real = real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.critic(real).sum(), real, create_graph=True)
+            total = total + 0.5 * self.r1_weight * grad.flatten(1).pow(2).sum(1).mean()
+        return total
+
+    def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Adversarial losses without penalties (what validation can compute without grads)."""
+        fake = self.generate(x.shape[0])
+        d_loss, _, _ = self.discriminator_loss(x, fake)
+        return d_loss + self.generator_loss(fake), {}
+
+    # -- training -------------------------------------------------------------------------
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real = batch[0]
+        opt_g, opt_d = self.optimizers()
+        for _ in range(self.n_critic):
+            fake = self.generate(real.shape[0]).detach()
+            d_loss, d_real, d_fake = self.discriminator_loss(real, fake)
+            d_total = d_loss + self.penalties(real, fake)
+            self.check_finite(d_total, "train/d_loss")
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_total)
+            opt_d.step()
+        g_loss = self.generator_loss(self.generate(real.shape[0]))
+        self.check_finite(g_loss, "train/g_loss")
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.ema_generator.update_parameters(self.generator)
+        self.log_dict(
+            {"train/loss": d_loss + g_loss, "train/d_loss": d_total, "train/g_loss": g_loss, "train/d_real": d_real, "train/d_fake": d_fake},
+            prog_bar=False,
+        )
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [
+            self.build_optimizer(self.generator.parameters()),
+            self.build_optimizer(self.discriminator.parameters(), self.d_optimizer_cfg),
+        ]
+
+    @torch.no_grad()
+    def sample(self, num_samples: int) -> Tensor:
+        images = self.generate(num_samples, self.ema_generator.module)
+        return torch.round(images.clamp(0, 1) * (self.levels - 1)) / (self.levels - 1)
