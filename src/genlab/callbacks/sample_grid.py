@@ -29,12 +29,18 @@ class SampleGrid(pl.Callback):
         self.dirpath = Path(dirpath)
         self.num_samples, self.every_n_epochs, self.seed = num_samples, every_n_epochs, seed
         self.last_path: Path | None = None
+        self.last_step = -1
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         last = trainer.fast_dev_run or (trainer.max_epochs is not None and epoch >= trainer.max_epochs)
         if (epoch % self.every_n_epochs == 0 or last or trainer.should_stop) and trainer.is_global_zero:
             self.write(trainer, pl_module, f"epoch_{epoch:04d}")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A run stopped by max_time or max_steps mid-epoch still leaves its final samples.
+        if trainer.is_global_zero and self.last_step != trainer.global_step:
+            self.write(trainer, pl_module, f"step_{trainer.global_step:07d}")
 
     def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str) -> Path:
         was_training = pl_module.training
@@ -49,5 +55,5 @@ class SampleGrid(pl.Callback):
         path = self.dirpath / f"{name}.png"
         save_image(grid, path)
         log_image(trainer, "samples", grid, path)
-        self.last_path = path
+        self.last_path, self.last_step = path, trainer.global_step
         return path
