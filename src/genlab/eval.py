@@ -1,21 +1,30 @@
-"""genlab-eval ckpt_path=...: evaluate a trained model on its dataset's test split.
+"""genlab-eval ckpt_path=...: the one evaluation every family goes through.
 
-The checkpoint alone rebuilds the model and its DataModule. This entry point
-reports the test bits/dim (the family's evaluation bound); sample-quality
-metrics are added by the evaluation module.
+The checkpoint alone rebuilds the model and its DataModule. On the test split
+it computes bits/dim (families with a likelihood, each with its evaluation
+bound), FID/KID/precision/recall of `num_samples` generated images in the
+feature space of a classifier trained on the dataset, sampling throughput,
+and the reference rows (held-out real data: the floor; uniform noise: the
+ceiling) through the same code.
 """
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import hydra
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from torchvision.utils import make_grid, save_image
 
+from genlab.callbacks.sample_grid import upscale_for_viewing
 from genlab.data import ImageDataModule
+from genlab.metrics.features import feature_network
+from genlab.metrics.sample_quality import sample_quality
+from genlab.models.base import GenerativeModel
 from genlab.utils.checkpoint import load_model
-from genlab.utils.config import CONFIG_DIR, print_config_tree
+from genlab.utils.config import CONFIG_DIR, instantiate_group, print_config_tree
 from genlab.utils.errors import ConfigError
 from genlab.utils.io import write_json
 from genlab.utils.task import remove_if_setup_only, run_task
@@ -34,7 +43,7 @@ def datamodule_from_checkpoint(checkpoint: dict[str, Any], data_dir: str) -> Ima
 
 
 @torch.no_grad()
-def test_bits_per_dim(model: Any, datamodule: ImageDataModule, limit_batches: int | None = None) -> float:
+def test_bits_per_dim(model: GenerativeModel, datamodule: ImageDataModule, limit_batches: int | None = None) -> float:
     total, count = 0.0, 0
     for i, (images, _) in enumerate(datamodule.test_dataloader()):
         if limit_batches is not None and i >= limit_batches:
@@ -45,24 +54,73 @@ def test_bits_per_dim(model: Any, datamodule: ImageDataModule, limit_batches: in
     return total / count
 
 
+@torch.no_grad()
+def generate(model: GenerativeModel, num_samples: int, batch_size: int) -> tuple[torch.Tensor, float]:
+    """`num_samples` images on the CPU, and the seconds the sampling took."""
+    start = time.perf_counter()
+    chunks = [model.sample(min(batch_size, num_samples - i)).float().cpu() for i in range(0, num_samples, batch_size)]
+    return torch.cat(chunks), time.perf_counter() - start
+
+
+def reference_rows(net: torch.nn.Module, datamodule: ImageDataModule, real: torch.Tensor, num_samples: int) -> dict[str, float]:
+    """The floor (held-out real images: the train split, never seen by the test set) and
+    the ceiling (uniform noise on the data's levels) of every sample-quality metric."""
+    held_out = datamodule.splits["train"].images[: max(len(real), min(num_samples, len(datamodule.splits["train"])))]
+    noise = torch.randint(0, datamodule.levels, (num_samples, *datamodule.shape), dtype=torch.uint8)
+    rows = {}
+    for name, images in (("real", held_out), ("noise", noise)):
+        for key, value in sample_quality(net, real, datamodule.to_unit_float(images)).items():
+            rows[f"reference/{name}_{key}"] = value
+    return rows
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
-    if not cfg.get("ckpt_path"):
-        remove_if_setup_only(out)
-        raise ConfigError("ckpt_path is required: genlab-eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt")
     try:
-        model, checkpoint = load_model(cfg.ckpt_path)
+        if not cfg.get("ckpt_path"):
+            raise ConfigError("ckpt_path is required: genlab-eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt")
+        if not isinstance(cfg.num_samples, int) or cfg.num_samples < 2:
+            raise ConfigError(f"num_samples={cfg.num_samples!r} is invalid: must be an integer >= 2")
+        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        model, checkpoint = load_model(cfg.ckpt_path, map_location=device)
+        model.configure_runtime(**(cfg.get("sampler") or {}))
         datamodule = datamodule_from_checkpoint(checkpoint, cfg.paths.data_dir)
+        loggers = instantiate_group(cfg.get("logger"))
     except BaseException:
         remove_if_setup_only(out)
         raise
     if cfg.get("seed") is not None:
         torch.manual_seed(cfg.seed)
-    metrics: dict[str, Any] = {"family": type(model).__name__, "data": datamodule.source, "ckpt_path": str(cfg.ckpt_path)}
-    if model.has_likelihood:
+    metrics: dict[str, Any] = {
+        "family": type(model).__name__,
+        "data": datamodule.source,
+        "ckpt_path": str(cfg.ckpt_path),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "sampler": model.sampler_settings(),
+    }
+    if model.has_likelihood and cfg.bpd:
         metrics["test/bpd"] = test_bits_per_dim(model, datamodule, cfg.get("limit_batches"))
+    if cfg.sample_quality:
+        net, accuracy = feature_network(cfg.feature, datamodule)
+        real = datamodule.to_unit_float(datamodule.splits["test"].images)
+        fake, seconds = generate(model, cfg.num_samples, cfg.sample_batch_size)
+        metrics["test/sampling_images_per_s"] = cfg.num_samples / seconds
+        metrics["feature"] = cfg.feature
+        if accuracy is not None:
+            metrics["test/classifier_accuracy"] = accuracy
+        metrics["num_samples"] = cfg.num_samples
+        metrics.update({f"test/{k}": v for k, v in sample_quality(net, real, fake).items()})
+        if cfg.reference:
+            metrics.update(reference_rows(net, datamodule, real, cfg.num_samples))
+        out.mkdir(parents=True, exist_ok=True)
+        save_image(make_grid(upscale_for_viewing(fake[:64]), nrow=8, padding=1, pad_value=0.5), out / "samples.png")
     write_json(out / "metrics.json", metrics)
-    log.info(f"metrics: {metrics}")
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    for logger in loggers:
+        logger.log_hyperparams({"ckpt_path": str(cfg.ckpt_path), "sampler": metrics["sampler"], "config": OmegaConf.to_container(cfg, resolve=True)})
+        logger.log_metrics(scalars, step=0)
+        logger.save()
+    log.info("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in scalars.items()))
     return metrics
 
 

@@ -27,10 +27,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
         if not isinstance(cfg.num_samples, int) or cfg.num_samples < 1:
             raise ConfigError(f"num_samples={cfg.num_samples!r} is invalid: must be a positive integer")
         model, _ = load_model(cfg.ckpt_path)
-        for key, value in (cfg.get("sampler") or {}).items():
-            if not hasattr(model, key):
-                raise ConfigError(f"sampler.{key} is not a setting of {type(model).__name__}")
-            setattr(model, key, value)
+        model.configure_runtime(**(cfg.get("sampler") or {}))
     except BaseException:
         remove_if_setup_only(out)
         raise

@@ -14,20 +14,13 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.utils.config import CONFIG_DIR, print_config_tree, save_resolved_config
+from genlab.utils.config import CONFIG_DIR, instantiate_group, print_config_tree, save_resolved_config
 from genlab.utils.io import write_json
 from genlab.utils.loggers import log_text_artifact
 from genlab.utils.task import remove_if_setup_only, run_task
 from genlab.utils.validation import validate_config
 
 log = logging.getLogger("genlab")
-
-
-def instantiate_group(group: DictConfig | None) -> list[Any]:
-    """A config group whose entries each carry a `_target_` (callbacks, loggers) -> objects."""
-    if not group:
-        return []
-    return [hydra.utils.instantiate(entry) for entry in group.values() if entry and "_target_" in entry]
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:

@@ -41,6 +41,7 @@ def draw(logits: Tensor, temperature: float, top_k: int | None) -> Tensor:
 
 
 class Autoregressive(GenerativeModel):
+    RUNTIME_SETTINGS = ("temperature", "top_k", "use_kv_cache")
     def __init__(
         self,
         data_shape: list[int],
@@ -61,12 +62,9 @@ class Autoregressive(GenerativeModel):
         super().__init__(data_shape, levels, optimizer, scheduler)
         if net not in NETS:
             raise ConfigError(f"model.net={net!r} is unknown; valid: {', '.join(NETS)}")
-        if top_k is not None and not 1 <= top_k <= levels:
-            raise ConfigError(f"model.top_k={top_k} must be in 1..{levels} or null")
-        if temperature <= 0:
-            raise ConfigError(f"model.temperature={temperature} must be > 0")
         self.save_hyperparameters()
         self.net_name, self.temperature, self.top_k, self.use_kv_cache = net, temperature, top_k, use_kv_cache
+        self.validate_settings()
         try:
             if net == "transformer":
                 self.net = CausalTransformer(levels, self.num_dims, d_model, n_layers, n_heads, dropout)
@@ -74,6 +72,12 @@ class Autoregressive(GenerativeModel):
                 self.net = GatedPixelCNN(self.data_shape[0], levels, hidden, n_layers, kernel)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+
+    def validate_settings(self) -> None:
+        if self.top_k is not None and not (isinstance(self.top_k, int) and 1 <= self.top_k <= self.levels):
+            raise ConfigError(f"model.top_k={self.top_k!r} must be an integer in 1..{self.levels} or null")
+        if not isinstance(self.temperature, (int, float)) or self.temperature <= 0:
+            raise ConfigError(f"model.temperature={self.temperature!r} must be a number > 0")
 
     def to_tokens(self, x: Tensor) -> Tensor:
         return torch.round(x * (self.levels - 1)).long().clamp(0, self.levels - 1)

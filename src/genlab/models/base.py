@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from genlab.utils.errors import DivergenceError
+from genlab.utils.errors import ConfigError, DivergenceError
 
 
 def plain(value: Any) -> Any:
@@ -28,6 +28,9 @@ class GenerativeModel(pl.LightningModule):
     """Base of the five families. Images arrive as float in [0, 1], shape (n, C, H, W)."""
 
     has_likelihood: bool = True
+    # Attributes that may change after training without retraining (sampler, temperature...):
+    # genlab-sample and genlab-eval set them with `+sampler.<name>=value`.
+    RUNTIME_SETTINGS: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -65,6 +68,21 @@ class GenerativeModel(pl.LightningModule):
     def test_bits_per_dim(self, x: Tensor) -> Tensor:
         """The bound reported on the test split; families with a tighter eval bound override."""
         return self.bits_per_dim(x)
+
+    def validate_settings(self) -> None:
+        """Raise ConfigError if a runtime setting is out of range (called after any change)."""
+
+    def sampler_settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.RUNTIME_SETTINGS}
+
+    def configure_runtime(self, **settings: Any) -> None:
+        unknown = sorted(set(settings) - set(self.RUNTIME_SETTINGS))
+        if unknown:
+            valid = ", ".join(self.RUNTIME_SETTINGS) or "none"
+            raise ConfigError(f"sampler.{unknown[0]} is not a setting of {type(self).__name__}; valid: {valid}")
+        for name, value in settings.items():
+            setattr(self, name, value)
+        self.validate_settings()
 
     # -- Lightning plumbing ---------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -12,11 +12,11 @@ K timesteps per image drawn uniformly (T * mean).
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genlab.metrics.bpd import discretized_gaussian_log_prob, nats_to_bpd
 from genlab.models.base import GenerativeModel
 from genlab.models.noise_schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, _gather
+from genlab.nets.ema import ema_model
 from genlab.nets.unet import UNet
 from genlab.utils.errors import ConfigError
 
@@ -24,6 +24,7 @@ SAMPLERS = ("ddpm", "ddim")
 
 
 class Diffusion(GenerativeModel):
+    RUNTIME_SETTINGS = ("sampler", "sampling_steps", "eta", "vlb_timesteps")
     def __init__(
         self,
         data_shape: list[int],
@@ -43,20 +44,28 @@ class Diffusion(GenerativeModel):
         scheduler: dict | None = None,
     ) -> None:
         super().__init__(data_shape, levels, optimizer, scheduler)
-        for name, value, valid in (("schedule", schedule, SCHEDULES), ("prediction", prediction, PREDICTIONS), ("sampler", sampler, SAMPLERS)):
+        for name, value, valid in (("schedule", schedule, SCHEDULES), ("prediction", prediction, PREDICTIONS)):
             if value not in valid:
                 raise ConfigError(f"model.{name}={value!r} is unknown; valid: {', '.join(valid)}")
-        if num_timesteps < 2 or sampling_steps < 1:
-            raise ConfigError(f"model.num_timesteps={num_timesteps} must be >= 2 and model.sampling_steps={sampling_steps} >= 1")
-        if vlb_timesteps is not None and vlb_timesteps < 1:
-            raise ConfigError(f"model.vlb_timesteps={vlb_timesteps} must be >= 1, or null for all T timesteps")
+        if num_timesteps < 2:
+            raise ConfigError(f"model.num_timesteps={num_timesteps} must be >= 2")
         self.save_hyperparameters()
         self.prediction, self.sampler, self.sampling_steps, self.eta = prediction, sampler, sampling_steps, eta
         self.vlb_timesteps = vlb_timesteps
+        self.validate_settings()
         self.schedule = NoiseSchedule(schedule, num_timesteps)
         self.net = UNet(self.data_shape, base_channels, num_res_blocks, dropout)
-        self.ema_net = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
-        self.ema_net.requires_grad_(False)
+        self.ema_net = ema_model(self.net, ema_decay)
+
+    def validate_settings(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"model.sampler={self.sampler!r} is unknown; valid: {', '.join(SAMPLERS)}")
+        if not isinstance(self.sampling_steps, int) or self.sampling_steps < 1:
+            raise ConfigError(f"model.sampling_steps={self.sampling_steps!r} must be an integer >= 1")
+        if not isinstance(self.eta, (int, float)) or self.eta < 0:
+            raise ConfigError(f"model.eta={self.eta!r} must be a number >= 0")
+        if self.vlb_timesteps is not None and (not isinstance(self.vlb_timesteps, int) or self.vlb_timesteps < 1):
+            raise ConfigError(f"model.vlb_timesteps={self.vlb_timesteps!r} must be an integer >= 1, or null for all T")
 
     @property
     def num_timesteps(self) -> int:

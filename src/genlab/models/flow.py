@@ -22,6 +22,7 @@ COUPLINGS = ("affine", "additive")
 
 
 class Flow(GenerativeModel):
+    RUNTIME_SETTINGS = ("temperature",)
     def __init__(
         self,
         data_shape: list[int],
@@ -52,6 +53,7 @@ class Flow(GenerativeModel):
             raise ConfigError(f"model.logit_alpha={logit_alpha} must be in [0, 0.5)")
         self.save_hyperparameters()
         self.logit_alpha, self.temperature = logit_alpha, temperature
+        self.validate_settings()
         self.scales = nn.ModuleList()
         self.priors = nn.ModuleList()
         self.z_shapes: list[tuple[int, int, int]] = []
@@ -69,6 +71,10 @@ class Flow(GenerativeModel):
             else:
                 self.priors.append(Gaussianize(c, 0, (h, w)))
                 self.z_shapes.append((c, h, w))
+
+    def validate_settings(self) -> None:
+        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
+            raise ConfigError(f"model.temperature={self.temperature!r} must be a number >= 0")
 
     # -- the two directions ---------------------------------------------------------------
     def encode(self, y: Tensor) -> tuple[Tensor, Tensor]:

@@ -12,9 +12,9 @@ import functools
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genlab.models.base import GenerativeModel, plain
+from genlab.nets.ema import ema_model
 from genlab.nets.conv import ConvDecoder, ConvEncoder
 from genlab.utils.errors import ConfigError
 
@@ -45,8 +45,6 @@ class GAN(GenerativeModel):
             raise ConfigError(f"model.loss={loss!r} is unknown; valid: {', '.join(LOSSES)}")
         if n_critic < 1:
             raise ConfigError(f"model.n_critic={n_critic} must be >= 1")
-        if not 0.0 <= ema_decay < 1.0:
-            raise ConfigError(f"model.ema_decay={ema_decay} must be in [0, 1)")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.latent_dim, self.loss_name, self.n_critic = latent_dim, loss, n_critic
@@ -58,8 +56,7 @@ class GAN(GenerativeModel):
             self.data_shape, hidden, 1, use_norm=False, spectral=spectral_norm,
             activation=functools.partial(nn.LeakyReLU, 0.2),
         )  # fmt: skip
-        self.ema_generator = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
-        self.ema_generator.requires_grad_(False)
+        self.ema_generator = ema_model(self.generator, ema_decay)
 
     def critic(self, x: Tensor) -> Tensor:
         return self.discriminator(2 * x - 1).float().squeeze(1)

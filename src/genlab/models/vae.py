@@ -25,6 +25,7 @@ SAMPLE_MODES = ("mean", "sample")
 
 
 class VAE(GenerativeModel):
+    RUNTIME_SETTINGS = ("sample_mode", "iwae_k")
     def __init__(
         self,
         data_shape: list[int],
@@ -41,19 +42,22 @@ class VAE(GenerativeModel):
         super().__init__(data_shape, levels, optimizer, scheduler)
         if likelihood not in LIKELIHOODS:
             raise ConfigError(f"model.likelihood={likelihood!r} is unknown; valid: {', '.join(LIKELIHOODS)}")
-        if sample_mode not in SAMPLE_MODES:
-            raise ConfigError(f"model.sample_mode={sample_mode!r} is unknown; valid: {', '.join(SAMPLE_MODES)}")
         if beta < 0:
             raise ConfigError(f"model.beta={beta} must be >= 0")
-        if iwae_k < 1:
-            raise ConfigError(f"model.iwae_k={iwae_k} must be >= 1")
         self.save_hyperparameters()
         self.latent_dim, self.likelihood, self.beta = latent_dim, likelihood, beta
         self.iwae_k, self.sample_mode = iwae_k, sample_mode
+        self.validate_settings()
         c = self.data_shape[0]
         params = 2 if likelihood == "logistic" else levels
         self.encoder = ConvEncoder(self.data_shape, hidden, 2 * latent_dim)
         self.decoder = ConvDecoder(latent_dim, self.data_shape, hidden, c * params)
+
+    def validate_settings(self) -> None:
+        if self.sample_mode not in SAMPLE_MODES:
+            raise ConfigError(f"model.sample_mode={self.sample_mode!r} is unknown; valid: {', '.join(SAMPLE_MODES)}")
+        if not isinstance(self.iwae_k, int) or self.iwae_k < 1:
+            raise ConfigError(f"model.iwae_k={self.iwae_k!r} must be an integer >= 1")
 
     # -- distributions --------------------------------------------------------------------
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -4,6 +4,7 @@ import os
 import secrets
 from pathlib import Path
 
+import hydra
 import rich
 import rich.syntax
 import rich.tree
@@ -75,6 +76,13 @@ def compose(overrides: list[str] | None = None, config_name: str = "train") -> D
     """
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=list(overrides or []))
+
+
+def instantiate_group(group: DictConfig | None) -> list:
+    """A config group whose entries each carry a `_target_` (callbacks, loggers) -> objects."""
+    if not group:
+        return []
+    return [hydra.utils.instantiate(entry) for entry in group.values() if entry and "_target_" in entry]
 
 
 def print_config_tree(cfg: DictConfig) -> None:
