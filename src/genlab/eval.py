@@ -74,6 +74,34 @@ def reference_rows(net: torch.nn.Module, datamodule: ImageDataModule, real: torc
     return rows
 
 
+def sample_quality_metrics(
+    model: GenerativeModel,
+    datamodule: ImageDataModule,
+    feature: str,
+    num_samples: int,
+    batch_size: int,
+    reference: bool,
+    grid_dir: Path | None = None,
+) -> dict[str, Any]:
+    """FID, KID, precision/recall and sampling throughput of `num_samples` generated images
+    against the test split; with `reference`, the same for held-out data and noise."""
+    net, accuracy = feature_network(feature, datamodule)
+    real = datamodule.to_unit_float(datamodule.splits["test"].images)
+    was_training = model.training
+    fake, seconds = generate(model.eval(), num_samples, batch_size)
+    model.train(was_training)
+    metrics: dict[str, Any] = {"feature": feature, "num_samples": num_samples, "test/sampling_images_per_s": num_samples / seconds}
+    if accuracy is not None:
+        metrics["test/classifier_accuracy"] = accuracy
+    metrics.update({f"test/{k}": v for k, v in sample_quality(net, real, fake).items()})
+    if reference:
+        metrics.update(reference_rows(net, datamodule, real, num_samples))
+    if grid_dir is not None:
+        grid_dir.mkdir(parents=True, exist_ok=True)
+        save_image(make_grid(upscale_for_viewing(fake[:64]), nrow=8, padding=1, pad_value=0.5), grid_dir / "samples.png")
+    return metrics
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     try:
@@ -101,19 +129,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if model.has_likelihood and cfg.bpd:
         metrics["test/bpd"] = test_bits_per_dim(model, datamodule, cfg.get("limit_batches"))
     if cfg.sample_quality:
-        net, accuracy = feature_network(cfg.feature, datamodule)
-        real = datamodule.to_unit_float(datamodule.splits["test"].images)
-        fake, seconds = generate(model, cfg.num_samples, cfg.sample_batch_size)
-        metrics["test/sampling_images_per_s"] = cfg.num_samples / seconds
-        metrics["feature"] = cfg.feature
-        if accuracy is not None:
-            metrics["test/classifier_accuracy"] = accuracy
-        metrics["num_samples"] = cfg.num_samples
-        metrics.update({f"test/{k}": v for k, v in sample_quality(net, real, fake).items()})
-        if cfg.reference:
-            metrics.update(reference_rows(net, datamodule, real, cfg.num_samples))
-        out.mkdir(parents=True, exist_ok=True)
-        save_image(make_grid(upscale_for_viewing(fake[:64]), nrow=8, padding=1, pad_value=0.5), out / "samples.png")
+        metrics.update(sample_quality_metrics(model, datamodule, cfg.feature, cfg.num_samples, cfg.sample_batch_size, cfg.reference, out))
     write_json(out / "metrics.json", metrics)
     scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
     for logger in loggers:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genlab.utils.config import CONFIG_DIR, instantiate_group, print_config_tree, save_resolved_config
 from genlab.utils.io import write_json
-from genlab.utils.loggers import log_text_artifact
+from genlab.utils.loggers import finish_loggers, log_text_artifact
 from genlab.utils.task import remove_if_setup_only, run_task
 from genlab.utils.validation import validate_config
 
@@ -51,6 +51,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     except BaseException:
         remove_if_setup_only(out)
         raise
+    try:
+        return fit_and_test(cfg, datamodule, model, trainer, config_path)
+    finally:
+        finish_loggers(trainer.loggers)
+
+
+def fit_and_test(cfg: DictConfig, datamodule: pl.LightningDataModule, model: pl.LightningModule, trainer: pl.Trainer, config_path: Path) -> dict[str, Any]:
+    out = Path(cfg.paths.output_dir)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if trainer.is_global_zero:
@@ -68,12 +76,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             log.info(f"testing the best checkpoint {best}")
         trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
         metrics.update(scalar_metrics(trainer.callback_metrics))
+    if cfg.get("evaluate") and trainer.is_global_zero:
+        from genlab.eval import sample_quality_metrics  # only sweeps that optimise FID pay for it
+
+        ev = cfg.evaluate
+        datamodule.setup("test")
+        metrics.update(sample_quality_metrics(model, datamodule, ev.feature, ev.num_samples, ev.sample_batch_size, False))
     metrics.update(
         status="ok",
         family=type(model).__name__,
         data=datamodule.source,
         num_parameters=sum(p.numel() for p in model.parameters()),
         global_step=trainer.global_step,
+        world_size=trainer.world_size,
         epochs=trainer.current_epoch,
         best_checkpoint=getattr(trainer.checkpoint_callback, "best_model_path", None),
     )

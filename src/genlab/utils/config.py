@@ -56,12 +56,20 @@ def _run_name() -> str:
     return job.override_dirname or job.name
 
 
+def _mkdir(path: str) -> str:
+    """For paths a tool opens but does not create the folder of (Optuna's SQLite storage)."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def register_resolvers() -> None:
     """Resolvers used by the config tree; use_cache keeps a run's unique id stable."""
     if not OmegaConf.has_resolver("genlab.uid"):
         OmegaConf.register_new_resolver("genlab.uid", lambda: secrets.token_hex(3), use_cache=True)
     if not OmegaConf.has_resolver("genlab.wandb_offline"):
         OmegaConf.register_new_resolver("genlab.wandb_offline", _wandb_offline)
+    if not OmegaConf.has_resolver("genlab.mkdir"):
+        OmegaConf.register_new_resolver("genlab.mkdir", _mkdir)
     if not OmegaConf.has_resolver("genlab.run_name"):
         OmegaConf.register_new_resolver("genlab.run_name", _run_name)
 

@@ -19,6 +19,15 @@ def log_image(trainer: pl.Trainer, key: str, grid: Tensor, path: Path) -> None:
             logger.experiment.log_artifact(logger.run_id, str(path), artifact_path=key)
 
 
+def finish_loggers(loggers: list) -> None:
+    """End the wandb run, so the next job of a multirun opens its own (wandb keeps one
+    process-wide run otherwise) and the offline files are complete. Lightning itself ends
+    the MLflow run with the right status (finished or failed)."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
+
+
 def log_text_artifact(trainer: pl.Trainer, path: Path) -> None:
     """Attach a file (the resolved config) to the loggers that keep files."""
     for logger in trainer.loggers:

@@ -35,8 +35,9 @@ def user_message(err: BaseException) -> str | None:
 
 
 def remove_if_setup_only(run_dir: Path) -> None:
-    """Delete a run dir that holds only what Hydra and the config printer put there."""
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= SETUP_ONLY:
+    """Delete a run dir that holds only what Hydra and the config printer put there.
+    A multirun job's dir stays: its .hydra/overrides.yaml says which job failed."""
+    if not is_multirun() and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= SETUP_ONLY:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
