@@ -89,6 +89,7 @@ def fit_and_test(cfg: DictConfig, datamodule: pl.LightningDataModule, model: pl.
         num_parameters=sum(p.numel() for p in model.parameters()),
         global_step=trainer.global_step,
         world_size=trainer.world_size,
+        cluster_environment=type(getattr(trainer.strategy, "cluster_environment", None)).__name__,
         epochs=trainer.current_epoch,
         best_checkpoint=getattr(trainer.checkpoint_callback, "best_model_path", None),
     )
