@@ -1,0 +1,60 @@
+"""A local multirun over families x precisions (one failing job), its summary, and
+genlab-report's table, plots and HTML, rendered in headless Chromium."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageStat
+
+from genlab.report import write_report
+
+BIN = Path(sys.executable).parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sweep")
+    cmd = [str(BIN / "genlab-train"), "-m", f"paths.root_dir={root}", "debug=limit_batches", "callbacks.progress_bar=null",
+           "model=vae,gan", "trainer.precision=32-true,bf16-mixed,16-true"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env={**os.environ, "WANDB_MODE": "offline"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (root / "logs" / "train" / "multiruns").iterdir()
+    return sweep
+
+
+def test_failing_jobs_do_not_stop_the_sweep_and_are_summarised(sweep_dir):
+    summary = (sweep_dir / "summary.md").read_text()
+    assert "4 succeeded, 2 failed" in summary
+    assert summary.count("trainer.precision=16-true needs a GPU and this run is on the CPU") == 2
+
+
+def test_report_table_plots_and_html(sweep_dir, tmp_path):
+    out = write_report(sweep_dir, tmp_path / "report")
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert len(rows) == 6
+    assert {(r["model"], r["trainer.precision"], r["status"]) for r in rows} >= {("vae", "bf16-mixed", "ok"), ("gan", "16-true", "failed")}
+    assert all(r["test/bpd"] for r in rows if r["model"] == "vae" and r["status"] == "ok")
+    assert all(not r["test/bpd"] for r in rows if r["model"] == "gan")
+    for name in ("loss_curves.png", "bars.png", "mosaic.png"):
+        assert Image.open(out / name).size[0] > 300
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "src=\"http" not in page  # self-contained
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_report_renders_in_headless_chromium(sweep_dir, tmp_path):
+    out = write_report(sweep_dir, tmp_path / "report")
+    shot = tmp_path / "shot.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600", (out / "report.html").as_uri()], capture_output=True, timeout=120)
+    image = Image.open(shot).convert("L")
+    stat = ImageStat.Stat(image)
+    assert stat.stddev[0] > 20  # not blank: text, plots and sample grids
+    assert len(image.getcolors(maxcolors=1 << 16) or []) > 50
