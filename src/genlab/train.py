@@ -14,7 +14,10 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from genlab.utils.checkpoint import check_compatible, read_checkpoint
+from genlab.utils.checkpoint_io import AtomicCheckpointIO
 from genlab.utils.config import CONFIG_DIR, instantiate_group, print_config_tree, save_resolved_config
+from genlab.utils.errors import ConfigError
 from genlab.utils.io import write_json
 from genlab.utils.loggers import finish_loggers, log_text_artifact
 from genlab.utils.task import remove_if_setup_only, run_task
@@ -28,13 +31,42 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule.prepare_data()  # an absent dataset fails here, before anything is written
     # Models build their own nets and optimizers from plain dicts, so the checkpoint's
     # hyper-parameters alone rebuild them (load_from_checkpoint needs no config).
     model = hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all")
     trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=instantiate_group(cfg.get("logger"))
+        cfg.trainer,
+        callbacks=instantiate_group(cfg.get("callbacks")),
+        logger=instantiate_group(cfg.get("logger")),
+        plugins=[AtomicCheckpointIO()],
     )
     return datamodule, model, trainer
+
+
+def ensure_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"paths.output_dir={out} is not writable ({err.strerror or err}); choose another with paths.root_dir= or hydra.run.dir=") from None
+
+
+def resume_checkpoint(cfg: DictConfig) -> str | None:
+    """The checkpoint to continue from: `ckpt_path` if given, else (with `resume`) this run
+    dir's own last.ckpt, which is there when SLURM requeued the job into the same dir or the
+    user re-ran with hydra.run.dir=<the killed run>. Checked before anything is built."""
+    path = cfg.get("ckpt_path")
+    own_last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if path is None and cfg.get("resume", True) and own_last.is_file():
+        path = str(own_last)
+        log.info(f"resuming from this run dir's {own_last}")
+    if path is not None:
+        checkpoint = read_checkpoint(path)
+        check_compatible(checkpoint, path, cfg.model.get("_target_"), cfg.data.get("shape"), cfg.data.get("levels"))
+    return path
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -46,18 +78,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     print_config_tree(cfg)
     try:
+        ensure_writable(out)
+        ckpt_path = resume_checkpoint(cfg)
         datamodule, model, trainer = build(cfg)
         config_path = save_resolved_config(cfg, out)
     except BaseException:
         remove_if_setup_only(out)
         raise
     try:
-        return fit_and_test(cfg, datamodule, model, trainer, config_path)
+        return fit_and_test(cfg, datamodule, model, trainer, config_path, ckpt_path)
     finally:
         finish_loggers(trainer.loggers)
 
 
-def fit_and_test(cfg: DictConfig, datamodule: pl.LightningDataModule, model: pl.LightningModule, trainer: pl.Trainer, config_path: Path) -> dict[str, Any]:
+def fit_and_test(
+    cfg: DictConfig, datamodule: pl.LightningDataModule, model: pl.LightningModule, trainer: pl.Trainer, config_path: Path, ckpt_path: str | None
+) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -67,7 +103,7 @@ def fit_and_test(cfg: DictConfig, datamodule: pl.LightningDataModule, model: pl.
     metrics: dict[str, Any] = {}
     start = time.perf_counter()
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update(scalar_metrics(trainer.callback_metrics))
     metrics["train_time_s"] = time.perf_counter() - start
     if cfg.get("test", False):

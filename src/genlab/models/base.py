@@ -6,9 +6,11 @@ Logging, optimizer construction from config and the non-finite-loss guard
 live here once.
 """
 
+import random
 from typing import Any
 
 import hydra
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +24,28 @@ def plain(value: Any) -> Any:
     if isinstance(value, DictConfig) or OmegaConf.is_list(value):
         return OmegaConf.to_container(value, resolve=True)
     return value
+
+
+def rng_states() -> dict[str, Any]:
+    """torch, numpy and Python RNG states as tensors and ints: loadable with weights_only."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, state, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": {"version": version, "state": list(state), "gauss": gauss},
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    n = states["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = states["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
 
 
 class GenerativeModel(pl.LightningModule):
@@ -91,7 +115,16 @@ class GenerativeModel(pl.LightningModule):
             "family": f"{type(self).__module__}.{type(self).__qualname__}",
             "data_shape": list(self.data_shape),
             "levels": self.levels,
+            "rng": rng_states(),
         }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A resumed run continues the random streams of the killed one (noise, timesteps).
+        if self.trainer_attached() and "rng" in checkpoint.get("genlab", {}):
+            set_rng_states(checkpoint["genlab"]["rng"])
+
+    def trainer_attached(self) -> bool:
+        return self._trainer is not None
 
     def check_finite(self, loss: Tensor, name: str = "train/loss") -> None:
         if not torch.isfinite(loss):
