@@ -84,3 +84,32 @@ def test_cancelling_one_job_leaves_the_others_finishing(slurm_env, tmp_path):
         # Without an accounting daemon submitit cannot learn the cancelled job's fate and
         # would wait for it forever; the launcher process is ended here.
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow  # SLURM holds a requeued job for about two minutes before it may start again
+def test_preempted_job_requeues_itself_and_resumes(slurm_env, tmp_path):
+    """SIGUSR2 is what SLURM sends before pre-empting or timing out a submitit job: submitit
+    requeues it, Hydra reruns it in the same run dir, and training resumes from last.ckpt."""
+    cmd = [str(BIN / "genlab-train"), "-m", "hydra/launcher=slurm", f"paths.root_dir={tmp_path}", *SMALL[1:],
+           "model.hidden=8", "trainer.max_epochs=25", "test=false", "callbacks.sample_grid=null",
+           "callbacks.periodic_checkpoint.every_n_train_steps=5"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=slurm_env, start_new_session=True)
+    try:
+        deadline, job_dir = time.time() + 180, None
+        while time.time() < deadline:
+            runs = list((tmp_path / "logs" / "train" / "multiruns").glob("*/0/checkpoints/last.ckpt"))
+            if runs:
+                job_dir = runs[0].parents[1]
+                break
+            time.sleep(0.5)
+        assert job_dir, "the job never wrote a checkpoint"
+        (job,) = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=slurm_env).stdout.split()
+        subprocess.run(["scancel", "--signal=USR2", job], check=True, env=slurm_env)
+        output, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, output[-3000:]
+        metrics = json.loads((job_dir / "metrics.json").read_text())
+        assert metrics["status"] == "ok" and metrics["global_step"] == 25 * 11
+        assert "resuming from this run dir's" in (job_dir / "train.log").read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
