@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train test test-full clean
+.PHONY: install train test test-full bench clean
 
 install:  ## create .venv and install genlab with all extras (offline but for package registries)
 	$(PY) -m venv $(VENV)
@@ -22,3 +22,6 @@ test-full:  ## everything, the slow tests included
 clean:
 	rm -rf logs outputs multirun .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+bench:  ## framework overhead, data pipeline, sampling and precision benchmarks (CPU, < 20 min)
+	cd benchmarks && ../$(BIN)/python overhead.py && ../$(BIN)/python sampling.py && ../$(BIN)/python precision.py

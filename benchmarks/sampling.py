@@ -1,69 +1,73 @@
-"""Sampling speed: AR with vs without the KV cache, diffusion DDPM-1000 vs DDIM-50/20.
+"""Sampling speed at 28x28: AR with vs without the KV cache, diffusion DDPM-1000 vs
+DDIM-50/20, and images/s of every family at batch 64 with its default sampler.
 
-Measures untrained networks of the default configuration at 28x28 (speed does
-not depend on the weights). Writes experiments/bench/sampling.{json,md}.
-Usage: python benchmarks/sampling.py [--batch 16] [--repeats 1]
+Measures untrained networks of the default configurations (speed does not depend on the
+weights). Writes experiments/bench/sampling.{json,md}.
+Usage: python benchmarks/sampling.py [--batch 16]
 """
 
 import argparse
-import json
-import platform
+import tempfile
 import time
 from pathlib import Path
 
+import hydra
 import torch
 
-from genlab.models.autoregressive import Autoregressive
-from genlab.models.diffusion import Diffusion
-
-OUT = Path(__file__).resolve().parents[1] / "experiments" / "bench"
+from common import FAMILIES, family_cfg, write
 
 
-def timed(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
+def model_of(family: str, root: Path):
+    cfg = family_cfg(family, root, "fashion_mnist")
+    return hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all").eval()
+
+
+@torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=16, help="batch for the sampler comparisons")
     args = parser.parse_args()
     torch.manual_seed(0)
-    shape, levels, n = [1, 28, 28], 256, args.batch
-    rows = []
-    with torch.no_grad():
-        ar = Autoregressive(shape, levels, d_model=64, n_layers=3, n_heads=4).eval()
-        cached = timed(lambda: ar.sample(n, use_kv_cache=True), args.repeats)
-        uncached = timed(lambda: ar.sample(n, use_kv_cache=False), args.repeats)
-        rows += [("ar transformer, KV cache", cached), ("ar transformer, no cache", uncached)]
-        diffusion = Diffusion(shape, levels).eval()
-        noise = torch.randn(n, *shape)
-        ddpm = timed(lambda: diffusion.sample_from(noise, "ddpm"), args.repeats)
-        ddim50 = timed(lambda: diffusion.sample_from(noise, "ddim", steps=50), args.repeats)
-        ddim20 = timed(lambda: diffusion.sample_from(noise, "ddim", steps=20), args.repeats)
-        rows += [("diffusion DDPM-1000", ddpm), ("diffusion DDIM-50", ddim50), ("diffusion DDIM-20", ddim20)]
-    result = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-        "batch": n,
-        "shape": shape,
-        "seconds": dict(rows),
-        "images_per_s": {k: n / v for k, v in rows},
-        "ratios": {"ar_uncached_over_cached": uncached / cached, "ddpm1000_over_ddim50": ddpm / ddim50, "ddpm1000_over_ddim20": ddpm / ddim20},
+    n = args.batch
+    with tempfile.TemporaryDirectory() as tmp:
+        models = {f: model_of(f, Path(tmp)) for f in FAMILIES}
+        ar, diffusion = models["ar"], models["diffusion"]
+        noise = torch.randn(n, 1, 28, 28)
+        compare = {
+            "ar, KV cache": seconds(lambda: ar.sample(n, use_kv_cache=True)),
+            "ar, no cache": seconds(lambda: ar.sample(n, use_kv_cache=False)),
+            "diffusion DDPM-1000": seconds(lambda: diffusion.sample_from(noise, "ddpm")),
+            "diffusion DDIM-50": seconds(lambda: diffusion.sample_from(noise, "ddim", steps=50)),
+            "diffusion DDIM-20": seconds(lambda: diffusion.sample_from(noise, "ddim", steps=20)),
+        }
+        per_family = {f: 64 / seconds(lambda m=m: m.sample(64)) for f, m in models.items()}
+    ratios = {
+        "ar: uncached / cached time": compare["ar, no cache"] / compare["ar, KV cache"],
+        "diffusion: DDPM-1000 / DDIM-50 time": compare["diffusion DDPM-1000"] / compare["diffusion DDIM-50"],
+        "diffusion: DDPM-1000 / DDIM-20 time": compare["diffusion DDPM-1000"] / compare["diffusion DDIM-20"],
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "sampling.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Sampling speed at 28x28, batch {n} ({result['machine']}, {result['date']})", "",
-             "| sampler | seconds | images/s |", "| --- | --- | --- |"]
-    lines += [f"| {k} | {v:.2f} | {n / v:.1f} |" for k, v in rows]
-    lines += ["", *(f"- {k}: {v:.1f}x" for k, v in result["ratios"].items())]
-    (OUT / "sampling.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    table = [
+        f"Untrained default configs, 28x28x1, 256 levels. Sampler comparison at batch {n}:",
+        "",
+        "| sampler | seconds | images/s |",
+        "| --- | --- | --- |",
+        *(f"| {k} | {v:.2f} | {n / v:.2f} |" for k, v in compare.items()),
+        "",
+        *(f"- {k}: {v:.1f}x" for k, v in ratios.items()),
+        "",
+        "Every family with its default sampler at batch 64:",
+        "",
+        "| family | images/s |",
+        "| --- | --- |",
+        *(f"| {f} | {v:.1f} |" for f, v in per_family.items()),
+    ]
+    write("sampling", {"batch": n, "seconds": compare, "ratios": ratios, "images_per_s_batch64": per_family}, table)
 
 
 if __name__ == "__main__":

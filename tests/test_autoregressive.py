@@ -72,6 +72,6 @@ def test_bad_options_are_named():
 
 @pytest.mark.parametrize("model", ["ar", "ar_pixelcnn"])
 def test_autoregressive_learns_digits(make_cfg, model):
-    metrics = train(make_cfg(f"model={model}", "model.d_model=64", "model.n_layers=2", "model.hidden=32", "trainer.max_epochs=25", "test=false", "callbacks.sample_grid=null"))
+    metrics = train(make_cfg(f"model={model}", "model.d_model=32", "model.n_layers=2", "model.hidden=16", "model.kernel=3", "trainer.max_epochs=25", "test=false", "callbacks.sample_grid=null"))
     assert metrics["global_step"] >= 250
     assert metrics["val/bpd"] < 0.75 * uniform_bpd(17), metrics

@@ -123,3 +123,13 @@ def test_sampler_settings_are_checked(make_cfg, checkpoints):
         generate(make_cfg(f"ckpt_path={checkpoints['diffusion']}", "+sampler.steps=2", config_name="sample"))
     with pytest.raises(ConfigError, match="model.sampler='euler' is unknown; valid: ddpm, ddim"):
         generate(make_cfg(f"ckpt_path={checkpoints['diffusion']}", "+sampler.sampler=euler", config_name="sample"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_classifier_reaches_88_percent(tmp_path):
+    dm = ImageDataModule(source="fashion_mnist", data_dir=str(tmp_path), download=False)
+    dm.prepare_data()
+    dm.setup()
+    _, accuracy = load_or_train(dm)
+    assert accuracy >= 0.88

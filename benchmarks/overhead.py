@@ -1,0 +1,138 @@
+"""Framework overhead per family: genlab-train's Lightning step (default callbacks, CSV logger)
+against a plain PyTorch loop over the same network, batch, data and threads. Also the data
+pipeline: batches/s from the DataModule's loader against slicing the tensor directly, and
+the loader's share of a training step. Writes experiments/bench/overhead.{json,md}.
+Usage: python benchmarks/overhead.py [--data fashion_mnist] [--steps 20] [--batch 64]"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+
+from common import FAMILIES, family_cfg, write
+from genlab.train import build
+
+
+class StepClock(pl.Callback):
+    """Wall time of the training steps (batches) after `warmup`: from the start of batch
+    `warmup` to the end of the last batch, so loading, logging and callbacks all count."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end, self.batches = warmup, None, None, 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == self.warmup:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.end, self.batches = time.perf_counter(), batch_idx + 1
+
+
+def lightning_seconds_per_step(cfg, steps: int, warmup: int) -> float:
+    datamodule, model, trainer = build(cfg)
+    clock = StepClock(warmup)
+    trainer.callbacks.append(clock)
+    trainer.fit(model, datamodule=datamodule)
+    return (clock.end - clock.start) / (clock.batches - warmup)
+
+
+def plain_seconds_per_step(cfg, steps: int, warmup: int) -> float:
+    """The same model object's loss and optimizers in a bare loop (GAN: its own D and G steps)."""
+    pl.seed_everything(0)
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule.setup()
+    model = hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all")
+    images = datamodule.splits["train"].images
+    batch = datamodule.batch_size
+    if model.automatic_optimization:
+        opt = model.build_optimizer(model.parameters())
+    else:
+        opt_g = model.build_optimizer(model.generator.parameters())
+        opt_d = model.build_optimizer(model.discriminator.parameters(), model.d_optimizer_cfg)
+    start = None
+    for step in range(steps + warmup):
+        if step == warmup:
+            start = time.perf_counter()
+        idx = torch.randint(0, len(images), (batch,))
+        x = datamodule.to_unit_float(images[idx])
+        if model.automatic_optimization:
+            loss, _ = model.loss(x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if hasattr(model, "ema_net"):
+                model.ema_net.update_parameters(model.net)
+        else:
+            fake = model.generate(batch).detach()
+            d_loss = model.discriminator_loss(x, fake)[0] + model.penalties(x, fake)
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = model.generator_loss(model.generate(batch))
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+            model.ema_generator.update_parameters(model.generator)
+    return (time.perf_counter() - start) / steps
+
+
+def loader_seconds_per_batch(cfg, batches: int) -> tuple[float, float]:
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule.setup()
+    loader = datamodule.train_dataloader()
+    start, n = time.perf_counter(), 0
+    while n < batches:
+        for images, labels in loader:
+            datamodule.on_after_batch_transfer((images, labels), 0)
+            n += 1
+            if n >= batches:
+                break
+    via_loader = (time.perf_counter() - start) / batches
+    images, labels = datamodule.splits["train"].images, datamodule.splits["train"].labels
+    start = time.perf_counter()
+    for i in range(batches):
+        idx = torch.arange(i * cfg.data.batch_size, (i + 1) * cfg.data.batch_size) % len(images)
+        datamodule.to_unit_float(images[idx]), labels[idx]
+    direct = (time.perf_counter() - start) / batches
+    return via_loader, direct
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="fashion_mnist")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--families", nargs="*", default=FAMILIES)
+    args = parser.parse_args()
+    rows, result = [], {"data": args.data, "batch": args.batch, "steps": args.steps, "families": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for family in args.families:
+            extra = [f"data.batch_size={args.batch}", f"trainer.limit_train_batches={args.steps + args.warmup}", "trainer.max_epochs=1", "trainer.limit_val_batches=0", "test=false"]
+            cfg = family_cfg(family, Path(tmp), args.data, *extra)
+            plain = plain_seconds_per_step(cfg, args.steps, args.warmup)
+            lightning = lightning_seconds_per_step(cfg, args.steps, args.warmup)
+            via_loader, direct = loader_seconds_per_batch(cfg, 200)
+            ratio = plain / lightning
+            result["families"][family] = {
+                "plain_s_per_step": plain, "genlab_s_per_step": lightning, "throughput_ratio": ratio,
+                "loader_s_per_batch": via_loader, "direct_slice_s_per_batch": direct,
+                "loader_share_of_step": via_loader / lightning,
+            }  # fmt: skip
+            rows.append(f"| {family} | {plain * 1000:.1f} | {lightning * 1000:.1f} | {ratio:.3f} | {via_loader * 1e3:.3f} | {direct * 1e3:.3f} | {100 * via_loader / lightning:.2f}% |")
+    table = [
+        f"Data {args.data}, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up.",
+        "",
+        "| family | plain loop ms/step | genlab-train ms/step | genlab / plain throughput | loader ms/batch | direct slice ms/batch | loader share of step |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
+    write("overhead", result, table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The family comparison study: train every family on digits (default configs, a few CPU
+# minutes each) and on Fashion-MNIST (an equal 10-minute CPU budget each: experiment=
+# compare_families), evaluate every checkpoint with genlab-eval, and write the table.
+# Usage: experiments/compare_families/run.sh [digits|fashion_mnist|table]...  (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export GENLAB_ROOT=${GENLAB_ROOT:-$PWD/_study}
+NUM_SAMPLES=${NUM_SAMPLES:-2000}
+stages=("${@:-digits fashion_mnist table}")
+for stage in ${stages[@]}; do
+  for family in vae flow ar gan diffusion; do
+    case $stage in
+      digits) train=(model=$family) ;;
+      fashion_mnist) train=(experiment=compare_families model=$family)
+                     [ "$family" = vae ] && train+=(model.iwae_k=16)
+                     [ "$family" = diffusion ] && train+=(model.vlb_timesteps=4) ;;
+      table) continue ;;
+    esac
+    run="$GENLAB_ROOT/study/$stage/$family"
+    [ -f "$run/metrics.json" ] || .venv/bin/genlab-train "${train[@]}" hydra.run.dir="$run" callbacks.progress_bar=null
+    extra=()
+    [ "$family" = vae ] && extra=(+sampler.iwae_k=16)
+    [ "$family" = diffusion ] && extra=(+sampler.vlb_timesteps=4)
+    [ -f "$run/eval/metrics.json" ] || .venv/bin/genlab-eval ckpt_path="$run/checkpoints/last.ckpt" \
+        num_samples="$NUM_SAMPLES" hydra.run.dir="$run/eval" "${extra[@]}"
+  done
+done
+.venv/bin/python experiments/compare_families/make_table.py "$GENLAB_ROOT/study"
