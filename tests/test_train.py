@@ -80,6 +80,12 @@ def test_gpu_on_a_cpu_machine_is_refused(make_cfg):
         train(make_cfg("trainer=gpu"))
 
 
+def test_a_run_without_loggers_still_writes_its_metrics(make_cfg):
+    cfg = make_cfg("logger=none", "debug=limit_batches")
+    metrics = train(cfg)
+    assert metrics["status"] == "ok" and (Path(cfg.paths.output_dir) / "metrics.json").is_file()
+
+
 OFFLINE_SOURCES = ["digits"] + (["fashion_mnist"] if HAS_FASHION_MNIST else [])
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import LearningRateMonitor
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,12 +36,11 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     # Models build their own nets and optimizers from plain dicts, so the checkpoint's
     # hyper-parameters alone rebuild them (load_from_checkpoint needs no config).
     model = hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all")
-    trainer = hydra.utils.instantiate(
-        cfg.trainer,
-        callbacks=instantiate_group(cfg.get("callbacks")),
-        logger=instantiate_group(cfg.get("logger")),
-        plugins=[AtomicCheckpointIO()],
-    )
+    loggers = instantiate_group(cfg.get("logger"))
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    if not loggers:  # a learning-rate monitor has nowhere to write without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()])
     return datamodule, model, trainer
 
 
