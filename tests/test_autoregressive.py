@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from genlab.metrics.bpd import uniform_bpd
-from genlab.models.autoregressive import Autoregressive, _logits_at, image_to_sequence, sequence_to_image
+from genlab.models.autoregressive import (
+    Autoregressive,
+    _logits_at,
+    image_to_sequence,
+    sequence_to_image,
+)
 from genlab.train import train
 from genlab.utils.errors import ConfigError
 

@@ -3,11 +3,10 @@
 import pytest
 import torch
 
+from conftest import HAS_FASHION_MNIST
 from genlab.data import ImageDataModule
 from genlab.data.sources import load_source
 from genlab.utils.errors import ConfigError, DataUnavailableError
-
-from conftest import HAS_FASHION_MNIST
 
 
 def test_digits_splits_are_fixed_disjoint_and_uint8():

@@ -6,12 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import HAS_FASHION_MNIST
 from genlab.metrics.bpd import uniform_bpd
 from genlab.train import train
 from genlab.utils.checkpoint import load_model
 from genlab.utils.errors import ConfigError
-
-from conftest import HAS_FASHION_MNIST
 
 SHORT = ["trainer.max_epochs=2", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
 

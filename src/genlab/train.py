@@ -11,13 +11,18 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import LearningRateMonitor
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor
 
 from genlab.utils.checkpoint import check_compatible, read_checkpoint
 from genlab.utils.checkpoint_io import AtomicCheckpointIO
-from genlab.utils.config import CONFIG_DIR, instantiate_group, print_config_tree, save_resolved_config
+from genlab.utils.config import (
+    CONFIG_DIR,
+    instantiate_group,
+    print_config_tree,
+    save_resolved_config,
+)
 from genlab.utils.errors import ConfigError
 from genlab.utils.io import write_json
 from genlab.utils.loggers import finish_loggers, log_text_artifact

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.models.base import GenerativeModel, plain
-from genlab.nets.ema import ema_model
 from genlab.nets.conv import ConvDecoder, ConvEncoder
+from genlab.nets.ema import ema_model
 from genlab.utils.errors import ConfigError
 
 LOSSES = ("non_saturating", "hinge", "wgan_gp")

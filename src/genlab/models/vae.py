@@ -13,7 +13,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from genlab.metrics.bpd import discretized_logistic_log_prob, nats_to_bpd
 from genlab.models.base import GenerativeModel
