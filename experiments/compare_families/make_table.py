@@ -26,7 +26,7 @@ def stage_table(study: Path, stage: str) -> list[str]:
         train, ev = json.loads((run / "metrics.json").read_text()), json.loads((run / "eval" / "metrics.json").read_text())
         reference = ev
         lines.append(
-            f"| {family} | {fmt(ev.get('test/bpd'))} | {fmt(ev['test/fid'], 2)} | {fmt(ev['test/kid'], 3)} | {fmt(ev['test/precision'])} "
+            f"| {family} | {fmt(ev.get('test/bpd', train.get('test/bpd')))} | {fmt(ev['test/fid'], 2)} | {fmt(ev['test/kid'], 3)} | {fmt(ev['test/precision'])} "
             f"| {fmt(ev['test/recall'])} | {train['num_parameters']:,} | {train['train_time_s'] / 60:.1f} min | {train['global_step']} "
             f"| {fmt(ev['test/sampling_images_per_s'], 1)} |"
         )
