@@ -5,6 +5,7 @@ Hydra entry point that sweepers call and that returns `optimized_metric`.
 """
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,9 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
 
+from genlab.callbacks.progress_log import ProgressLog
 from genlab.utils.checkpoint import check_compatible, read_checkpoint
 from genlab.utils.checkpoint_io import AtomicCheckpointIO
 from genlab.utils.config import (
@@ -45,7 +47,11 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     callbacks = instantiate_group(cfg.get("callbacks"))
     if not loggers:  # a learning-rate monitor has nowhere to write without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()])
+    progress = {}
+    if not sys.stdout.isatty():  # a SLURM log or CI: a log line every N steps, not a live bar
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)] + [ProgressLog()]
+        progress = {"enable_progress_bar": False}
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()], **progress)
     return datamodule, model, trainer
 
 
