@@ -24,4 +24,4 @@ clean:
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
 bench:  ## framework overhead, data pipeline, sampling and precision benchmarks (CPU, < 20 min)
-	cd benchmarks && ../$(BIN)/python overhead.py && ../$(BIN)/python sampling.py && ../$(BIN)/python precision.py
+	cd benchmarks && ../$(BIN)/python overhead.py && ../$(BIN)/python sampling.py && ../$(BIN)/python precision.py && ../$(BIN)/python checkpointing.py
