@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 from common import family_cfg, write
-
 from genlab.train import train
 
 
