@@ -25,9 +25,10 @@ for stage in ${stages[@]}; do
     # Fashion-MNIST: the training run's test step already scored the full 10k test split with
     # the same bounds; its test/bpd is reused instead of paying for it twice on CPU.
     # Fashion-MNIST: half the images, as AR and diffusion sample at a few images/s on 2 cores.
-    [ "$stage" = fashion_mnist ] && extra+=(bpd=false num_samples=$((NUM_SAMPLES / 2)))
+    n=$NUM_SAMPLES
+    [ "$stage" = fashion_mnist ] && extra+=(bpd=false) && n=$((NUM_SAMPLES / 2))
     [ -f "$run/eval/metrics.json" ] || .venv/bin/genlab-eval ckpt_path="$run/checkpoints/last.ckpt" \
-        num_samples="$NUM_SAMPLES" hydra.run.dir="$run/eval" "${extra[@]}"
+        num_samples="$n" hydra.run.dir="$run/eval" "${extra[@]}"
   done
 done
 .venv/bin/python experiments/compare_families/make_table.py "$GENLAB_ROOT/study"
