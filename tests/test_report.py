@@ -20,9 +20,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sweep")
-    cmd = [str(BIN / "genlab-train"), "-m", f"paths.root_dir={root}", "debug=limit_batches", "callbacks.progress_bar=null",
+    # No paths override: logs/ lands under the working directory, as for a user.
+    cmd = [str(BIN / "genlab-train"), "-m", "debug=limit_batches", "callbacks.progress_bar=null",
            "model=vae,gan", "trainer.precision=32-true,bf16-mixed,16-true"]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env={**os.environ, "WANDB_MODE": "offline"})
+    env = {k: v for k, v in os.environ.items() if k != "GENLAB_ROOT"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (root / "logs" / "train" / "multiruns").iterdir()
     return sweep

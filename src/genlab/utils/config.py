@@ -68,6 +68,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("genlab.uid", lambda: secrets.token_hex(3), use_cache=True)
     if not OmegaConf.has_resolver("genlab.wandb_offline"):
         OmegaConf.register_new_resolver("genlab.wandb_offline", _wandb_offline)
+    if not OmegaConf.has_resolver("genlab.cwd"):  # ${hydra:runtime.cwd} is unset when a sweep dir resolves
+        OmegaConf.register_new_resolver("genlab.cwd", os.getcwd, use_cache=True)
     if not OmegaConf.has_resolver("genlab.mkdir"):
         OmegaConf.register_new_resolver("genlab.mkdir", _mkdir)
     if not OmegaConf.has_resolver("genlab.run_name"):
