@@ -140,7 +140,9 @@ class Flow(GenerativeModel):
     def sample(self, num_samples: int, temperature: float | None = None) -> Tensor:
         t = self.temperature if temperature is None else temperature
         z = torch.randn(num_samples, self.num_dims, device=self.device) * t
-        y = self.decode(z).clamp(0, 1 - 1e-6)
+        # An under-trained flow's inverse can overflow for tail z (inf - inf = NaN in a few
+        # pixels); those map to the bounds or mid-grey instead of poisoning FID with NaN.
+        y = torch.nan_to_num(self.decode(z), nan=0.5, posinf=1.0, neginf=0.0).clamp(0, 1 - 1e-6)
         return torch.floor(y * self.levels) / (self.levels - 1)
 
 
