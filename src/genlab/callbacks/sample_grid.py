@@ -28,7 +28,6 @@ class SampleGrid(pl.Callback):
             raise ValueError(f"SampleGrid needs num_samples>=1 and every_n_epochs>=1, got {num_samples}, {every_n_epochs}")
         self.dirpath = Path(dirpath)
         self.num_samples, self.every_n_epochs, self.seed = num_samples, every_n_epochs, seed
-        self.last_path: Path | None = None
         self.last_step = -1
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -55,5 +54,5 @@ class SampleGrid(pl.Callback):
         path = self.dirpath / f"{name}.png"
         save_image(grid, path)
         log_image(trainer, "samples", grid, path)
-        self.last_path, self.last_step = path, trainer.global_step
+        self.last_step = trainer.global_step
         return path

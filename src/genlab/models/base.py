@@ -120,11 +120,8 @@ class GenerativeModel(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A resumed run continues the random streams of the killed one (noise, timesteps).
-        if self.trainer_attached() and "rng" in checkpoint.get("genlab", {}):
+        if self._trainer is not None and "rng" in checkpoint.get("genlab", {}):
             set_rng_states(checkpoint["genlab"]["rng"])
-
-    def trainer_attached(self) -> bool:
-        return self._trainer is not None
 
     def check_finite(self, loss: Tensor, name: str = "train/loss") -> None:
         if not torch.isfinite(loss):

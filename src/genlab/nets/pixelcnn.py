@@ -24,12 +24,11 @@ class MaskedConv(nn.Conv2d):
     left to the kernel shape and padding (the stacks' geometry) to make causal.
     """
 
-    def __init__(self, in_groups: Tensor, out_groups: Tensor, kernel: tuple[int, int], mask: str, centre: bool = True) -> None:
+    def __init__(self, in_groups: Tensor, out_groups: Tensor, kernel: tuple[int, int], mask: str) -> None:
         super().__init__(len(in_groups), len(out_groups), kernel)
         allowed = out_groups[:, None] > in_groups[None, :] if mask == "A" else out_groups[:, None] >= in_groups[None, :]
         weight_mask = torch.ones_like(self.weight)
-        if centre:
-            weight_mask[:, :, -1, -1] = allowed.float()
+        weight_mask[:, :, -1, -1] = allowed.float()
         self.register_buffer("weight_mask", weight_mask)
 
     def forward(self, x: Tensor) -> Tensor:
