@@ -2,8 +2,9 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PEERS_BIN := .venv-peers/bin
 
-.PHONY: install train test test-full bench clean
+.PHONY: install train test test-full bench bench-peers clean
 
 install:  ## create .venv and install genlab with all extras (offline but for package registries)
 	$(PY) -m venv $(VENV)
@@ -25,3 +26,8 @@ clean:
 
 bench:  ## framework overhead, data pipeline, sampling and precision benchmarks (CPU, < 20 min)
 	cd benchmarks && ../$(BIN)/python overhead.py && ../$(BIN)/python sampling.py && ../$(BIN)/python precision.py && ../$(BIN)/python checkpointing.py
+
+bench-peers:  ## quality per compute vs normflows, denoising-diffusion-pytorch, pythae, an uncached AR (Fashion-MNIST, ~1.5 h CPU)
+	test -x $(PEERS_BIN)/python || ($(PY) -m venv .venv-peers && $(PEERS_BIN)/pip install --quiet -e '.[peers]')
+	experiments/compare_families/run.sh fashion_mnist   # genlab's side (reused when already run)
+	cd benchmarks && GENLAB_ROOT=$${GENLAB_ROOT:-$(CURDIR)/_study} ../$(PEERS_BIN)/python peers.py

@@ -85,17 +85,24 @@ def sample_quality_metrics(
 ) -> dict[str, Any]:
     """FID, KID, precision/recall and sampling throughput of `num_samples` generated images
     against the test split; with `reference`, the same for held-out data and noise."""
-    net, accuracy = feature_network(feature, datamodule)
-    real = datamodule.to_unit_float(datamodule.splits["test"].images)
     was_training = model.training
     fake, seconds = generate(model.eval(), num_samples, batch_size)
     model.train(was_training)
-    metrics: dict[str, Any] = {"feature": feature, "num_samples": num_samples, "test/sampling_images_per_s": num_samples / seconds}
+    metrics: dict[str, Any] = {"num_samples": num_samples, "test/sampling_images_per_s": num_samples / seconds}
+    return metrics | score_samples(fake, datamodule, feature, reference, grid_dir)
+
+
+def score_samples(fake: torch.Tensor, datamodule: ImageDataModule, feature: str, reference: bool, grid_dir: Path | None = None) -> dict[str, Any]:
+    """FID, KID, precision/recall of images in [0, 1] (from any model, genlab's or not: the
+    peer benchmarks score theirs here) against the test split."""
+    net, accuracy = feature_network(feature, datamodule)
+    real = datamodule.to_unit_float(datamodule.splits["test"].images)
+    metrics: dict[str, Any] = {"feature": feature}
     if accuracy is not None:
         metrics["test/classifier_accuracy"] = accuracy
     metrics.update({f"test/{k}": v for k, v in sample_quality(net, real, fake).items()})
     if reference:
-        metrics.update(reference_rows(net, datamodule, real, num_samples))
+        metrics.update(reference_rows(net, datamodule, real, len(fake)))
     if grid_dir is not None:
         grid_dir.mkdir(parents=True, exist_ok=True)
         save_image(make_grid(upscale_for_viewing(fake[:64]), nrow=8, padding=1, pad_value=0.5), grid_dir / "samples.png")
