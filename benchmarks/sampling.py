@@ -1,9 +1,12 @@
 """Sampling speed at 28x28: AR with vs without the KV cache, diffusion DDPM-1000 vs
-DDIM-50/20, and images/s of every family at batch 64 with its default sampler.
+DDIM-50/20, and images/s of every family at batch 64 with its default sampler; then the FID
+each diffusion sampler reaches from one trained checkpoint.
 
-Measures untrained networks of the default configurations (speed does not depend on the
-weights). Writes experiments/bench/sampling.{json,md}.
-Usage: python benchmarks/sampling.py [--batch 16]
+Speed is measured on untrained networks of the default configurations (it does not depend on
+the weights); FID on the family comparison study's digits diffusion run (the one trained
+diffusion model that samples DDPM-1000 in CPU minutes), scored by genlab-eval's code.
+Writes experiments/bench/sampling.{json,md}.
+Usage: python benchmarks/sampling.py [--batch 8] [--fid-ckpt PATH] [--fid-samples 500]
 """
 
 import argparse
@@ -15,6 +18,11 @@ import hydra
 import torch
 
 from common import FAMILIES, family_cfg, write
+from genlab.eval import datamodule_from_checkpoint, sample_quality_metrics
+from genlab.utils.checkpoint import load_model
+
+STUDY = Path(__file__).resolve().parents[1] / "_study"
+SAMPLERS = {"DDPM-1000": {"sampler": "ddpm"}, "DDIM-50": {"sampler": "ddim", "sampling_steps": 50}, "DDIM-20": {"sampler": "ddim", "sampling_steps": 20}}
 
 
 def seconds(fn) -> float:
@@ -28,10 +36,25 @@ def model_of(family: str, root: Path):
     return hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all").eval()
 
 
+def sampler_fids(ckpt: Path, num_samples: int) -> dict[str, dict[str, float]]:
+    """FID and images/s of `num_samples` images per diffusion sampler, one trained model."""
+    model, checkpoint = load_model(ckpt)
+    datamodule = datamodule_from_checkpoint(checkpoint, str(STUDY / "data"))
+    rows = {}
+    for name, settings in SAMPLERS.items():
+        model.configure_runtime(**settings)
+        torch.manual_seed(0)
+        m = sample_quality_metrics(model, datamodule, "classifier", num_samples, num_samples, reference=False)
+        rows[name] = {"fid": m["test/fid"], "images_per_s": m["test/sampling_images_per_s"]}
+    return rows
+
+
 @torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--batch", type=int, default=16, help="batch for the sampler comparisons")
+    parser.add_argument("--batch", type=int, default=8, help="batch for the sampler speed comparisons")
+    parser.add_argument("--fid-ckpt", type=Path, default=STUDY / "study/digits/diffusion/checkpoints/last.ckpt")
+    parser.add_argument("--fid-samples", type=int, default=500, help="images per sampler for the FID comparison")
     args = parser.parse_args()
     torch.manual_seed(0)
     n = args.batch
@@ -67,7 +90,20 @@ def main() -> None:
         "| --- | --- |",
         *(f"| {f} | {v:.1f} |" for f, v in per_family.items()),
     ]
-    write("sampling", {"batch": n, "seconds": compare, "ratios": ratios, "images_per_s_batch64": per_family}, table)
+    fids = {}
+    if args.fid_ckpt.exists():
+        fids = sampler_fids(args.fid_ckpt, args.fid_samples)
+        table += [
+            "",
+            f"FID by sampler, one trained diffusion model ({args.fid_ckpt}), {args.fid_samples} images each against the test split:",
+            "",
+            "| sampler | FID | images/s |",
+            "| --- | --- | --- |",
+            *(f"| {k} | {v['fid']:.2f} | {v['images_per_s']:.1f} |" for k, v in fids.items()),
+        ]
+    else:
+        table += ["", f"No FID by sampler: {args.fid_ckpt} is absent (experiments/compare_families/run.sh digits trains it)."]
+    write("sampling", {"batch": n, "seconds": compare, "ratios": ratios, "images_per_s_batch64": per_family, "fid_by_sampler": fids}, table)
 
 
 if __name__ == "__main__":
