@@ -19,18 +19,20 @@ def fmt(value, digits=3):
 def stage_table(study: Path, stage: str) -> list[str]:
     lines = [HEADER, "|" + " --- |" * 10]
     reference = None
-    for family in FAMILIES:
+    rows = [(f, f, "eval") for f in FAMILIES]
+    rows.insert(2, ("flow", "flow, T=0.7", "eval_t0.7"))  # the same flow checkpoint, sampled colder
+    for family, label, eval_dir in rows:
         run = study / stage / family
-        if not (run / "eval" / "metrics.json").exists():
+        if not (run / eval_dir / "metrics.json").exists():
             continue
-        train, ev = json.loads((run / "metrics.json").read_text()), json.loads((run / "eval" / "metrics.json").read_text())
-        reference = ev
+        train, ev = json.loads((run / "metrics.json").read_text()), json.loads((run / eval_dir / "metrics.json").read_text())
+        reference = ev if eval_dir == "eval" else reference
         lines.append(
-            f"| {family} | {fmt(ev.get('test/bpd', train.get('test/bpd')))} | {fmt(ev['test/fid'], 2)} | {fmt(ev['test/kid'], 3)} | {fmt(ev['test/precision'])} "
+            f"| {label} | {fmt(ev.get('test/bpd', train.get('test/bpd')))} | {fmt(ev['test/fid'], 2)} | {fmt(ev['test/kid'], 3)} | {fmt(ev['test/precision'])} "
             f"| {fmt(ev['test/recall'])} | {train['num_parameters']:,} | {train['train_time_s'] / 60:.1f} min | {train['global_step']} "
             f"| {fmt(ev['test/sampling_images_per_s'], 1)} |"
         )
-        shutil.copy(run / "eval" / "samples.png", HERE / "grids" / f"{stage}_{family}.png")
+        shutil.copy(run / eval_dir / "samples.png", HERE / "grids" / f"{stage}_{label.replace(', T=', '_t')}.png")
     if reference:
         for name in ("real", "noise"):
             r = {k: reference[f"reference/{name}_{k}"] for k in ("fid", "kid", "precision", "recall")}
