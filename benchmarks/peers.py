@@ -288,6 +288,9 @@ def evaluate(
         ]
     )
     result["test/sampling_images_per_s"] = num_samples / (time.perf_counter() - start)
+    # A sample with a NaN or inf pixel would make the FID NaN: count them, score them as black.
+    result["nonfinite_samples"] = int((~torch.isfinite(fake.flatten(1))).any(1).sum())
+    fake = torch.nan_to_num(fake, nan=0.0, posinf=1.0, neginf=0.0)
     if grid_dir is not None:
         result |= score_samples(
             fake.clamp(0, 1), datamodule, "classifier", reference=False, grid_dir=grid_dir
@@ -349,6 +352,8 @@ def table(results: dict) -> list[str]:
             parts.append(
                 f"sampling speed genlab/peer {g['test/sampling_images_per_s'] / p['test/sampling_images_per_s']:.1f}x"
             )
+        if p.get("nonfinite_samples"):
+            parts.append(f"{p['nonfinite_samples']} of the peer's {p['num_samples']} samples had non-finite pixels (scored as black)")
         ratios.append(
             f"- {r['family']} vs {r['peer_name']}: " + (", ".join(parts) or "no shared metric")
         )
