@@ -30,8 +30,6 @@ from common import OUT, write
 from genlab.data import ImageDataModule
 from genlab.eval import score_samples
 
-LOG256 = math.log(256)
-
 
 class Peer:
     """One peer model: a training step on images in [0, 1], samples in [0, 1], and (when the
