@@ -385,10 +385,14 @@ def main() -> None:
         help="training batch (genlab's Fashion-MNIST default)",
     )
     parser.add_argument(
-        "--only", default=",".join(PEERS), help=f"comma-separated subset of {','.join(PEERS)}"
+        "--only",
+        default=",".join(PEERS),
+        help=f"comma-separated subset of {','.join(PEERS)}; empty: only rebuild the table "
+        "from the saved peer rows and the current genlab study",
     )
     args = parser.parse_args()
-    unknown = set(args.only.split(",")) - set(PEERS)
+    keys = [key for key in args.only.split(",") if key]
+    unknown = set(keys) - set(PEERS)
     if unknown:
         raise SystemExit(f"--only: unknown peer(s) {sorted(unknown)}; valid: {','.join(PEERS)}")
 
@@ -401,7 +405,7 @@ def main() -> None:
     datamodule.setup()
     saved = OUT / "peers.json"
     results = json.loads(saved.read_text())["results"] if saved.exists() else {}
-    for key in args.only.split(","):
+    for key in keys:
         torch.manual_seed(0)
         peer = PEERS[key]()
         print(f"{peer.name}: training for {args.budget_min} min", flush=True)

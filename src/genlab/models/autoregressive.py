@@ -67,7 +67,8 @@ class Autoregressive(GenerativeModel):
         self.validate_settings()
         try:
             if net == "transformer":
-                self.net = CausalTransformer(levels, self.num_dims, d_model, n_layers, n_heads, dropout)
+                c, h, w = self.data_shape
+                self.net = CausalTransformer(levels, (h, w, c), d_model, n_layers, n_heads, dropout)
             else:
                 self.net = GatedPixelCNN(self.data_shape[0], levels, hidden, n_layers, kernel)
         except ValueError as err:

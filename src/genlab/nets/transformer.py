@@ -73,22 +73,43 @@ class Block(nn.Module):
 
 
 class CausalTransformer(nn.Module):
-    """Tokens (n, T) in [0, vocab) -> logits (n, T, vocab) for the *next* token at each position."""
+    """Tokens (n, T) in [0, vocab) -> logits (n, T, vocab) for the *next* token at each position.
 
-    def __init__(self, vocab: int, max_len: int, d_model: int, n_layers: int, n_heads: int, dropout: float = 0.0) -> None:
+    `grid` is the (rows, columns, channels) layout the sequence was flattened from (raster
+    order, channels innermost). A position is embedded as row + column + channel vectors rather
+    than one free vector per position: every image then trains all 28 row and 28 column vectors
+    of a 28x28 image, where a free table learns each of its 784 vectors from one position only
+    and, early in training, leaves the model unaware of where a row starts or what lies above.
+    """
+
+    def __init__(
+        self, vocab: int, grid: tuple[int, int, int], d_model: int, n_layers: int, n_heads: int, dropout: float = 0.0
+    ) -> None:
         super().__init__()
+        rows, cols, channels = grid
+        max_len = rows * cols * channels
         self.start_token = vocab  # an extra embedding row: the token before the first
         self.tok_emb = nn.Embedding(vocab + 1, d_model)
-        self.pos_emb = nn.Parameter(torch.zeros(1, max_len, d_model))
-        nn.init.normal_(self.pos_emb, std=0.02)
+        self.row_emb, self.col_emb, self.ch_emb = (nn.Embedding(k, d_model) for k in (rows, cols, channels))
+        for table in (self.row_emb, self.col_emb, self.ch_emb):
+            nn.init.normal_(table.weight, std=0.02)
+        position = torch.arange(max_len)
+        self.register_buffer("row", position // (cols * channels), persistent=False)
+        self.register_buffer("col", position // channels % cols, persistent=False)
+        self.register_buffer("channel", position % channels, persistent=False)
         self.blocks = nn.ModuleList(Block(d_model, n_heads, max_len, dropout) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab)
 
+    def position(self, start: int, stop: int) -> Tensor:
+        """Embeddings (1, stop - start, d) of sequence positions start..stop-1."""
+        span = slice(start, stop)
+        return (self.row_emb(self.row[span]) + self.col_emb(self.col[span]) + self.ch_emb(self.channel[span]))[None]
+
     def forward(self, tokens: Tensor) -> Tensor:
         start = torch.full_like(tokens[:, :1], self.start_token)
         inputs = torch.cat([start, tokens[:, :-1]], 1)
-        x = self.tok_emb(inputs) + self.pos_emb[:, : inputs.shape[1]]
+        x = self.tok_emb(inputs) + self.position(0, inputs.shape[1])
         for block in self.blocks:
             x = block(x)
         return self.head(self.ln_f(x))
@@ -99,8 +120,8 @@ class CausalTransformer(nn.Module):
     def step(self, previous: Tensor | None, cache: KVCache, batch: int) -> Tensor:
         """Logits (n, vocab) for position cache.length, given the token before it (None: start)."""
         if previous is None:
-            previous = torch.full((batch,), self.start_token, device=self.pos_emb.device, dtype=torch.long)
-        x = self.tok_emb(previous[:, None]) + self.pos_emb[:, cache.length : cache.length + 1]
+            previous = torch.full((batch,), self.start_token, device=self.row.device, dtype=torch.long)
+        x = self.tok_emb(previous[:, None]) + self.position(cache.length, cache.length + 1)
         for i, block in enumerate(self.blocks):
             x = block.step(x, cache, i)
         cache.length += 1
