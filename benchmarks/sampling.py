@@ -93,9 +93,11 @@ def main() -> None:
     fids = {}
     if args.fid_ckpt.exists():
         fids = sampler_fids(args.fid_ckpt, args.fid_samples)
+        shown = args.fid_ckpt.resolve()
+        shown = shown.relative_to(STUDY.parent) if shown.is_relative_to(STUDY.parent) else shown
         table += [
             "",
-            f"FID by sampler, one trained diffusion model ({args.fid_ckpt}), {args.fid_samples} images each against the test split:",
+            f"FID by sampler, one trained diffusion model ({shown}), {args.fid_samples} images each against the test split:",
             "",
             "| sampler | FID | images/s |",
             "| --- | --- | --- |",
