@@ -37,6 +37,7 @@ class Peer:
 
     name = library = genlab_family = ""
     sampler = ""
+    batch_size: int | None = None  # None: --batch-size, the one genlab's study used for the family
 
     def parameters(self):
         return self.model.parameters()
@@ -174,7 +175,8 @@ class PythaeVAE(Peer):
 class UncachedTransformer(nn.Module):
     """The textbook baseline: a causal transformer over the 784 grey levels (start token,
     learned positions, PyTorch's encoder layers) that re-runs the whole prefix for every new
-    pixel when sampling. genlab's AR has the same width and depth and a KV cache."""
+    pixel when sampling. genlab's AR has the same width and depth, a KV cache, and embeds a
+    position as row + column vectors where this one learns a vector per position."""
 
     def __init__(
         self,
@@ -209,6 +211,7 @@ class MinimalAR(Peer):
         "ar",
         "temperature 1.0, uncached",
     )
+    batch_size = 32  # as genlab's AR in the study (experiments/compare_families/run.sh)
 
     def __init__(self) -> None:
         self.model = UncachedTransformer()
@@ -410,7 +413,11 @@ def main() -> None:
         peer = PEERS[key]()
         print(f"{peer.name}: training for {args.budget_min} min", flush=True)
         row = train_for(
-            peer, datamodule.splits["train"].images, args.batch_size, args.budget_min * 60, seed=0
+            peer,
+            datamodule.splits["train"].images,
+            peer.batch_size or args.batch_size,
+            args.budget_min * 60,
+            seed=0,
         )
         uncached = key == "uncached_ar"
         n = args.uncached_samples if uncached else args.num_samples
@@ -426,7 +433,7 @@ def main() -> None:
     for r in results.values():
         r["genlab"] = genlab_row(root / "study" / "fashion_mnist", r["family"])
     notes = [
-        f"Fashion-MNIST, {args.budget_min:g} CPU minutes of training per model, batch {args.batch_size}; FID/KID/precision/recall of "
+        f"Fashion-MNIST, {args.budget_min:g} CPU minutes of training per model, batch {args.batch_size} (both ARs: 32); FID/KID/precision/recall of "
         f"{args.num_samples} generated images against the 10k test split in the classifier feature space genlab-eval uses; "
         "test bits/dim on the full test split where the model defines a density over the 256 levels. genlab's rows are "
         "experiments/compare_families (same budget, same machine). The uncached AR baseline draws only "
