@@ -439,6 +439,9 @@ def main() -> None:
         "experiments/compare_families (same budget, same machine). The uncached AR baseline draws only "
         f"{args.uncached_samples} images (its sampling speed), too few for a FID.",
         "",
+        "Command: `make bench-peers` (it creates .venv-peers, runs the Fashion-MNIST family study, then this script); "
+        "`.venv-peers/bin/python benchmarks/peers.py --only glow` reruns one peer, `--only ''` rebuilds this table.",
+        "",
     ]
     write("peers", {"budget_min": args.budget_min, "results": results}, notes + table(results))
 
