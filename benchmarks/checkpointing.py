@@ -38,12 +38,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     common = [f"trainer.max_epochs={args.epochs}", "test=false", "seed=0", "callbacks.sample_grid=null", "callbacks.progress_bar=null"]
-    settings = {"none": ["callbacks.periodic_checkpoint=null"], **{f"every {n} steps": [f"callbacks.periodic_checkpoint.every_n_train_steps={n}"] for n in args.every}}
+    # name -> (steps between periodic writes, or None, and the overrides that set it up)
+    settings = {"none": (None, ["callbacks.periodic_checkpoint=null"]), **{f"every {n} steps": (n, [f"callbacks.periodic_checkpoint.every_n_train_steps={n}"]) for n in args.every}}
     result = {"family": args.family, "data": "digits", "epochs": args.epochs, "repeats": args.repeats, "steps_per_s": {}}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
-            for name, extra in settings.items():
+            for name, (_, extra) in settings.items():
                 run_dir = Path(tmp) / f"{name.replace(' ', '_')}_{repeat}"
                 metrics = train(family_cfg(args.family, run_dir, "digits", *common, *extra))
                 rate = metrics["global_step"] / metrics["train_time_s"]
@@ -53,9 +54,8 @@ def main() -> None:
     base = result["steps_per_s"]["none"]
     result["expected_relative_throughput"] = {}
     for name, rate in result["steps_per_s"].items():
-        every = dict(zip(settings, [None, *args.every]))[name]
-        step_s = 1 / base
-        expected = 1.0 if every is None else every * step_s / (every * step_s + result["write_s"])
+        every = settings[name][0]
+        expected = 1.0 if every is None else (every / base) / (every / base + result["write_s"])
         result["expected_relative_throughput"][name] = expected
         rows.append(f"| {name} | {rate:.1f} | {rate / base:.3f} | {expected:.3f} |")
     table = [

@@ -432,8 +432,10 @@ def main() -> None:
         print(json.dumps(row, indent=1), flush=True)
     for r in results.values():
         r["genlab"] = genlab_row(root / "study" / "fashion_mnist", r["family"])
+    own_batches = ", ".join(f"{p.name}: {p.batch_size}" for p in PEERS.values() if p.batch_size)
     notes = [
-        f"Fashion-MNIST, {args.budget_min:g} CPU minutes of training per model, batch {args.batch_size} (both ARs: 32); FID/KID/precision/recall of "
+        f"Fashion-MNIST, {args.budget_min:g} CPU minutes of training per model, batch {args.batch_size} ({own_batches}, "
+        "as genlab's study run of that family); FID/KID/precision/recall of "
         f"{args.num_samples} generated images against the 10k test split in the classifier feature space genlab-eval uses; "
         "test bits/dim on the full test split where the model defines a density over the 256 levels. genlab's rows are "
         "experiments/compare_families (same budget, same machine). The uncached AR baseline draws only "

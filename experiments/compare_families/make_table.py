@@ -28,7 +28,7 @@ def stage_table(study: Path, stage: str) -> list[str]:
         train, ev = json.loads((run / "metrics.json").read_text()), json.loads((run / eval_dir / "metrics.json").read_text())
         reference = ev if eval_dir == "eval" else reference
         # bits/dim belong to the checkpoint, not the sampler: every row of a run shows its main eval's.
-        main_eval = json.loads((run / "eval" / "metrics.json").read_text())
+        main_eval = ev if eval_dir == "eval" else json.loads((run / "eval" / "metrics.json").read_text())
         lines.append(
             f"| {label} | {fmt(main_eval.get('test/bpd', train.get('test/bpd')))} | {fmt(ev['test/fid'], 2)} | {fmt(ev['test/kid'], 3)} | {fmt(ev['test/precision'])} "
             f"| {fmt(ev['test/recall'])} | {train['num_parameters']:,} | {train['train_time_s'] / 60:.1f} min | {train['global_step']} "
