@@ -46,7 +46,7 @@ def plain_seconds_per_step(cfg, steps: int, warmup: int) -> float:
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     datamodule.setup()
     model = hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all")
-    images = datamodule.splits["train"].images
+    images = datamodule.splits["train"].data
     batch = datamodule.batch_size
     if model.automatic_optimization:
         opt = model.build_optimizer(model.parameters())
@@ -58,7 +58,7 @@ def plain_seconds_per_step(cfg, steps: int, warmup: int) -> float:
         if step == warmup:
             start = time.perf_counter()
         idx = torch.randint(0, len(images), (batch,))
-        x = datamodule.to_unit_float(images[idx])
+        x = datamodule.to_model_input(images[idx])
         if model.automatic_optimization:
             loss, _ = model.loss(x)
             opt.zero_grad()
@@ -92,11 +92,11 @@ def loader_seconds_per_batch(cfg, batches: int) -> tuple[float, float]:
             if n >= batches:
                 break
     via_loader = (time.perf_counter() - start) / batches
-    images, labels = datamodule.splits["train"].images, datamodule.splits["train"].labels
+    images, labels = datamodule.splits["train"].data, datamodule.splits["train"].labels
     start = time.perf_counter()
     for i in range(batches):
         idx = torch.arange(i * cfg.data.batch_size, (i + 1) * cfg.data.batch_size) % len(images)
-        datamodule.to_unit_float(images[idx]), labels[idx]
+        datamodule.to_model_input(images[idx]), labels[idx]
     direct = (time.perf_counter() - start) / batches
     return via_loader, direct
 

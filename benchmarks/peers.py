@@ -274,9 +274,9 @@ def evaluate(
         "num_parameters": sum(p.numel() for p in peer.parameters()),
         "num_samples": num_samples,
     }
-    test = datamodule.splits["test"].images
+    test = datamodule.splits["test"].data
     bpd = [
-        peer.bits_per_dim(datamodule.to_unit_float(test[i : i + 500]))
+        peer.bits_per_dim(datamodule.to_model_input(test[i : i + 500]))
         for i in range(0, len(test), 500)
     ]
     if bpd[0] is not None:
@@ -414,7 +414,7 @@ def main() -> None:
         print(f"{peer.name}: training for {args.budget_min} min", flush=True)
         row = train_for(
             peer,
-            datamodule.splits["train"].images,
+            datamodule.splits["train"].data,
             peer.batch_size or args.batch_size,
             args.budget_min * 60,
             seed=0,

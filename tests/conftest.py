@@ -43,4 +43,4 @@ def digits_batch() -> torch.Tensor:
     dm = ImageDataModule(source="digits")
     dm.setup()
     images, _ = dm.splits["train"].__getitems__(list(range(64)))
-    return dm.to_unit_float(images)
+    return dm.to_model_input(images)

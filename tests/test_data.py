@@ -15,13 +15,13 @@ def test_digits_splits_are_fixed_disjoint_and_uint8():
     sizes = {k: len(v) for k, v in a.splits.items()}
     assert sum(sizes.values()) == 1797 and sizes["test"] == 359
     for split in ("train", "val", "test"):
-        assert a.splits[split].images.dtype == torch.uint8
-        assert torch.equal(a.splits[split].images, b.splits[split].images)
-    assert int(a.splits["train"].images.max()) == 16 and a.levels == 17
+        assert a.splits[split].data.dtype == torch.uint8
+        assert torch.equal(a.splits[split].data, b.splits[split].data)
+    assert int(a.splits["train"].data.max()) == 16 and a.levels == 17
     assert a.shape == (1, 8, 8) and a.num_classes == 10
     # The three splits partition the pool: same images, each exactly once.
     pool = load_source("digits", "unused", download=False)["all"][0]
-    together = torch.cat([a.splits[s].images for s in ("train", "val", "test")])
+    together = torch.cat([a.splits[s].data for s in ("train", "val", "test")])
     assert sorted(map(bytes, together.flatten(1).numpy())) == sorted(map(bytes, pool.flatten(1).numpy()))
 
 
@@ -65,5 +65,5 @@ def test_fashion_mnist_from_debian_without_download(tmp_path):
     dm.setup()
     assert len(dm.splits["test"]) == 10_000
     assert len(dm.splits["train"]) + len(dm.splits["val"]) == 60_000
-    assert dm.splits["train"].images.shape[1:] == (1, 28, 28)
+    assert dm.splits["train"].data.shape[1:] == (1, 28, 28)
     assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()

@@ -31,7 +31,7 @@ def test_classifier_is_accurate_and_its_cache_is_reused(digits):
     stamp = weights.stat().st_mtime_ns
     again, accuracy_again = load_or_train(digits)
     assert weights.stat().st_mtime_ns == stamp and accuracy_again == accuracy
-    x = digits.to_unit_float(digits.splits["test"].images[:8])
+    x = digits.to_model_input(digits.splits["test"].data[:8])
     assert torch.equal(net(x), again(x)) and net(x).shape == (8, net.num_features)
     assert json.loads(meta.read_text())["test_accuracy"] == accuracy
 
@@ -50,10 +50,10 @@ def test_corrupted_or_mismatched_cache_is_retrained(digits):
 
 def test_fid_is_zero_for_a_set_against_itself_and_large_for_noise(digits):
     net, _ = load_or_train(digits)
-    real = digits.to_unit_float(digits.splits["test"].images)
+    real = digits.to_model_input(digits.splits["test"].data)
     same = sample_quality(net, real, real)
     assert abs(same["fid"]) < 1e-3 and same["precision"] == 1.0 and same["recall"] == 1.0
-    held_out = sample_quality(net, real, digits.to_unit_float(digits.splits["train"].images[:400]))
+    held_out = sample_quality(net, real, digits.to_model_input(digits.splits["train"].data[:400]))
     noise = sample_quality(net, real, torch.randint(0, 17, (400, 1, 8, 8)).float() / 16)
     assert noise["fid"] > 10 * held_out["fid"] and noise["kid"] > held_out["kid"]
     assert noise["precision"] < held_out["precision"] and noise["recall"] < held_out["recall"]

@@ -1,11 +1,14 @@
 """genlab-eval ckpt_path=...: the one evaluation every family goes through.
 
-The checkpoint alone rebuilds the model and its DataModule. On the test split
-it computes bits/dim (families with a likelihood, each with its evaluation
-bound), FID/KID/precision/recall of `num_samples` generated images in the
-feature space of a classifier trained on the dataset, sampling throughput,
-and the reference rows (held-out real data: the floor; uniform noise: the
-ceiling) through the same code.
+The checkpoint alone rebuilds the model and the DataModule class that trained it. On the
+test split it computes the likelihood (families that have one, each with its evaluation
+bound: bits/dim of discrete data, nats/dim of continuous data), sampling throughput, and the
+modality's sample-quality metrics with their reference rows through the same code:
+- images: FID/KID/precision/recall of `num_samples` generated images in the feature space
+  of a classifier trained on the dataset; floor held-out real images, ceiling uniform noise;
+- vectors: energy distance, MMD and sliced Wasserstein to the test points; floor held-out
+  training points, baseline one Gaussian fitted to the training split (a generative model
+  must beat it), plus the entropy floor of the likelihood where the density is known.
 """
 
 import logging
@@ -20,36 +23,46 @@ from torchvision.utils import make_grid, save_image
 
 from genlab.callbacks.sample_grid import upscale_for_viewing
 from genlab.data import ImageDataModule
+from genlab.data.tensors import TensorDataModule
 from genlab.metrics.features import feature_network
 from genlab.metrics.sample_quality import sample_quality
 from genlab.models.base import GenerativeModel
 from genlab.utils.checkpoint import load_model
 from genlab.utils.config import CONFIG_DIR, instantiate_group, print_config_tree
-from genlab.utils.errors import ConfigError
+from genlab.utils.errors import CheckpointError, ConfigError
 from genlab.utils.io import write_json
 from genlab.utils.task import remove_if_setup_only, run_task
 
 log = logging.getLogger("genlab")
 
 
-def datamodule_from_checkpoint(checkpoint: dict[str, Any], data_dir: str) -> ImageDataModule:
+GENLAB_DATAMODULES = "genlab.data."
+
+
+def datamodule_from_checkpoint(checkpoint: dict[str, Any], data_dir: str) -> TensorDataModule:
+    """The DataModule class recorded in the checkpoint (checkpoints from before it was
+    recorded were all images), with its training arguments and this run's data_dir."""
     hparams = dict(checkpoint.get("datamodule_hyper_parameters") or {})
     if not hparams:
         raise ConfigError("the checkpoint records no DataModule; it was not written by genlab-train")
+    class_path = checkpoint["genlab"].get("datamodule", "genlab.data.image.ImageDataModule")
+    if not class_path.startswith(GENLAB_DATAMODULES):
+        raise CheckpointError(f"the checkpoint's DataModule {class_path} is not one of genlab's ({GENLAB_DATAMODULES}*)")
     hparams.update(data_dir=data_dir, download=False)
-    datamodule = ImageDataModule(**hparams)
+    datamodule = hydra.utils.get_class(class_path)(**hparams)
     datamodule.setup("test")
     return datamodule
 
 
 @torch.no_grad()
-def test_bits_per_dim(model: GenerativeModel, datamodule: ImageDataModule, limit_batches: int | None = None) -> float:
+def test_likelihood(model: GenerativeModel, datamodule: TensorDataModule, limit_batches: int | None = None) -> float:
+    """Mean test NLL per dimension, in the model's unit (bits/dim or nats/dim)."""
     total, count = 0.0, 0
-    for i, (images, _) in enumerate(datamodule.test_dataloader()):
+    for i, (data, _) in enumerate(datamodule.test_dataloader()):
         if limit_batches is not None and i >= limit_batches:
             break
-        x = datamodule.to_unit_float(images.to(model.device))
-        total += float(model.test_bits_per_dim(x).sum())
+        x = datamodule.to_model_input(data.to(model.device))
+        total += float(model.per_dim(model.test_nll(x)).sum())
         count += len(x)
     return total / count
 
@@ -65,11 +78,11 @@ def generate(model: GenerativeModel, num_samples: int, batch_size: int) -> tuple
 def reference_rows(net: torch.nn.Module, datamodule: ImageDataModule, real: torch.Tensor, num_samples: int) -> dict[str, float]:
     """The floor (held-out real images: the train split, never seen by the test set) and
     the ceiling (uniform noise on the data's levels) of every sample-quality metric."""
-    held_out = datamodule.splits["train"].images[: max(len(real), min(num_samples, len(datamodule.splits["train"])))]
+    held_out = datamodule.splits["train"].data[: max(len(real), min(num_samples, len(datamodule.splits["train"])))]
     noise = torch.randint(0, datamodule.levels, (num_samples, *datamodule.shape), dtype=torch.uint8)
     rows = {}
     for name, images in (("real", held_out), ("noise", noise)):
-        for key, value in sample_quality(net, real, datamodule.to_unit_float(images)).items():
+        for key, value in sample_quality(net, real, datamodule.to_model_input(images)).items():
             rows[f"reference/{name}_{key}"] = value
     return rows
 
@@ -96,7 +109,7 @@ def score_samples(fake: torch.Tensor, datamodule: ImageDataModule, feature: str,
     """FID, KID, precision/recall of images in [0, 1] (from any model, genlab's or not: the
     peer benchmarks score theirs here) against the test split."""
     net, accuracy = feature_network(feature, datamodule)
-    real = datamodule.to_unit_float(datamodule.splits["test"].images)
+    real = datamodule.to_model_input(datamodule.splits["test"].data)
     metrics: dict[str, Any] = {"feature": feature}
     if accuracy is not None:
         metrics["test/classifier_accuracy"] = accuracy
@@ -107,6 +120,14 @@ def score_samples(fake: torch.Tensor, datamodule: ImageDataModule, feature: str,
         grid_dir.mkdir(parents=True, exist_ok=True)
         save_image(make_grid(upscale_for_viewing(fake[:64]), nrow=8, padding=1, pad_value=0.5), grid_dir / "samples.png")
     return metrics
+
+
+def vector_metrics(model: GenerativeModel, datamodule: TensorDataModule, metrics: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
+    """Vector data: the likelihood in data units and its floor and baseline, sample distances
+    with theirs, and the scatter (+ log-density) picture next to metrics.json."""
+    from genlab.eval_vectors import vector_evaluation  # keeps the image path free of its imports
+
+    return vector_evaluation(model, datamodule, metrics, cfg.num_samples, cfg.sample_batch_size, cfg.sample_quality, cfg.reference, Path(cfg.paths.output_dir))
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -133,9 +154,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "sampler": model.sampler_settings(),
     }
-    if model.has_likelihood and cfg.bpd:
-        metrics["test/bpd"] = test_bits_per_dim(model, datamodule, cfg.get("limit_batches"))
-    if cfg.sample_quality:
+    if model.has_likelihood and cfg.likelihood:
+        metrics[f"test/{model.likelihood_name}"] = test_likelihood(model, datamodule, cfg.get("limit_batches"))
+    if datamodule.modality == "vector":
+        metrics.update(vector_metrics(model, datamodule, metrics, cfg))
+    elif cfg.sample_quality:
         metrics.update(sample_quality_metrics(model, datamodule, cfg.feature, cfg.num_samples, cfg.sample_batch_size, cfg.reference, out))
     write_json(out / "metrics.json", metrics)
     scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}

@@ -1,4 +1,6 @@
-"""Writes a PNG grid of `model.sample()` into the run dir and sends it to the loggers."""
+"""Writes a picture of `model.sample()` into the run dir and sends it to the loggers: an image
+grid for images; for vectors a scatter of samples beside held-out points (and, for 2-D data
+and a model with a likelihood, its log-density as a heat map)."""
 
 from pathlib import Path
 
@@ -23,11 +25,13 @@ class SampleGrid(pl.Callback):
     therefore seeded reproducibility and resume) is untouched.
     """
 
-    def __init__(self, dirpath: str, num_samples: int = 64, every_n_epochs: int = 5, seed: int = 0) -> None:
-        if num_samples < 1 or every_n_epochs < 1:
-            raise ValueError(f"SampleGrid needs num_samples>=1 and every_n_epochs>=1, got {num_samples}, {every_n_epochs}")
+    def __init__(self, dirpath: str, num_samples: int = 64, every_n_epochs: int = 5, seed: int = 0, num_points: int = 2000) -> None:
+        """`num_samples` images in a grid, or `num_points` vectors in a scatter."""
+        if num_samples < 1 or every_n_epochs < 1 or num_points < 1:
+            raise ValueError(f"SampleGrid needs num_samples, num_points and every_n_epochs >= 1, got {num_samples}, {num_points}, {every_n_epochs}")
         self.dirpath = Path(dirpath)
         self.num_samples, self.every_n_epochs, self.seed = num_samples, every_n_epochs, seed
+        self.num_points = num_points
         self.last_step = -1
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -44,15 +48,25 @@ class SampleGrid(pl.Callback):
     def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str) -> Path:
         was_training = pl_module.training
         pl_module.eval()
+        datamodule = trainer.datamodule
+        vectors = getattr(datamodule, "modality", "image") == "vector"
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
-            torch.manual_seed(self.seed)
-            images = pl_module.sample(self.num_samples).float().clamp(0, 1)
-        pl_module.train(was_training)
-        grid = make_grid(upscale_for_viewing(images), nrow=int(self.num_samples**0.5 + 0.5), padding=1, pad_value=0.5)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"{name}.png"
-        save_image(grid, path)
-        log_image(trainer, "samples", grid, path)
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(self.seed)
+            samples = pl_module.sample(self.num_points if vectors else self.num_samples).float()
+            if vectors:
+                from genlab.eval_vectors import log_density_of
+                from genlab.pictures.vectors import scatter_panel
+
+                density = log_density_of(pl_module) if pl_module.has_likelihood and samples[0].numel() == 2 else None
+                real = datamodule.splits["val"].data[: self.num_points]
+                picture = scatter_panel(real, samples.cpu(), density, path=path, title=f"{name}")
+            else:
+                picture = make_grid(upscale_for_viewing(samples.clamp(0, 1)), nrow=int(self.num_samples**0.5 + 0.5), padding=1, pad_value=0.5)
+                save_image(picture, path)
+        pl_module.train(was_training)
+        log_image(trainer, "samples", picture, path)
         self.last_step = trainer.global_step
         return path

@@ -17,8 +17,8 @@ from torch import Tensor
 
 
 class EpochBatches:
-    def __init__(self, images: Tensor, labels: Tensor, batch_size: int, seed: int, shuffle: bool = True) -> None:
-        self.images, self.labels = images, labels
+    def __init__(self, data: Tensor, labels: Tensor, batch_size: int, seed: int, shuffle: bool = True) -> None:
+        self.data, self.labels = data, labels
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
         self.epoch = 0          # the epoch the next __iter__ serves
         self.skip_batches = 0   # batches of that epoch already trained (set on resume)
@@ -30,20 +30,20 @@ class EpochBatches:
         return 0, 1
 
     def _indices(self, epoch: int) -> Tensor:
-        n = len(self.images)
+        n = len(self.data)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch)) if self.shuffle else torch.arange(n)
         rank, world = self._rank_world()
         return order[: n - n % world][rank::world]
 
     def __len__(self) -> int:
         _, world = self._rank_world()
-        return -(-(len(self.images) // world) // self.batch_size)
+        return -(-(len(self.data) // world) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         epoch, skip = self.epoch, self.skip_batches
         self.epoch, self.skip_batches = epoch + 1, 0
         for idx in self._indices(epoch).split(self.batch_size)[skip:]:
-            yield self.images[idx], self.labels[idx]
+            yield self.data[idx], self.labels[idx]
 
     def resume_at(self, epoch: int, batches_done: int) -> None:
         self.epoch, self.skip_batches = epoch, batches_done

@@ -97,20 +97,20 @@ def train_classifier(datamodule: ImageDataModule, epochs: int | None = None, see
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     net = FeatureClassifier(datamodule.shape, datamodule.num_classes)
-    images, labels = datamodule.splits["train"].images, datamodule.splits["train"].labels
+    images, labels = datamodule.splits["train"].data, datamodule.splits["train"].labels
     epochs = epochs or (20 if len(images) < 5000 else 3)
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 2e-3, total_steps=epochs * -(-len(images) // 128))
     for _ in range(epochs):
         net.train()
         for idx in torch.randperm(len(images), generator=gen).split(128):
-            loss = F.cross_entropy(net.classify(datamodule.to_unit_float(images[idx])), labels[idx])
+            loss = F.cross_entropy(net.classify(datamodule.to_model_input(images[idx])), labels[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
     test = datamodule.splits["test"]
-    accuracy = _accuracy(net, test.images, test.labels, datamodule.to_unit_float)
+    accuracy = _accuracy(net, test.data, test.labels, datamodule.to_model_input)
     return net.eval(), accuracy
 
 

@@ -1,34 +1,24 @@
-"""Autoregressive image model: one categorical over `levels` per sub-pixel, exact bits/dim.
+"""Autoregressive model: p(x) = prod_d p(x_d | x_<d), an exact likelihood.
 
-Sub-pixels are ordered in raster order with colour channels interleaved
-(r, c, ch). Two networks share the training and sampling code: a causal
-transformer over the flattened sequence (with a start token and a KV cache
-for sampling) and a gated PixelCNN over the image. Sampling goes one
-sub-pixel at a time; the transformer's cached path costs one single-token
-pass per sub-pixel, the uncached path one full pass (the PixelCNN always).
+The family owns the factorisation (teacher-forced NLL, sampling one dimension at a time in
+the net's order) and the per-dimension conditional, chosen by the data: a categorical over
+`levels` values for discrete data (images: exact bits/dim, no dequantization), a mixture of
+Gaussians for continuous data (vectors: exact nats/dim). The network is the modality's
+backbone (role ar.net): images default to a causal transformer in raster order with a KV
+cache (or a gated PixelCNN), vectors to a MADE. Any net in this role maps inputs
+(n, *shape) to parameters (n, params_per_dim, *shape), causal in its `order` (flat
+positions in generation order); one that also has `new_cache`/`step` samples with a cache.
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlab.metrics.bpd import nats_to_bpd
 from genlab.models.base import GenerativeModel
-from genlab.nets.pixelcnn import GatedPixelCNN
-from genlab.nets.transformer import CausalTransformer
+from genlab.nets.backbones import build_net
 from genlab.utils.errors import ConfigError
-
-NETS = ("transformer", "pixelcnn")
-
-
-def image_to_sequence(tokens: Tensor) -> Tensor:
-    """(n, C, H, W) -> (n, H*W*C), channels interleaved per pixel."""
-    return tokens.permute(0, 2, 3, 1).reshape(tokens.shape[0], -1)
-
-
-def sequence_to_image(seq: Tensor, shape: tuple[int, int, int]) -> Tensor:
-    c, h, w = shape
-    return seq.reshape(seq.shape[0], h, w, c, *seq.shape[2:]).permute(0, 3, 1, 2, *range(4, seq.ndim + 2))
 
 
 def draw(logits: Tensor, temperature: float, top_k: int | None) -> Tensor:
@@ -40,84 +30,130 @@ def draw(logits: Tensor, temperature: float, top_k: int | None) -> Tensor:
     return torch.multinomial(F.softmax(logits, dim=-1), 1)[:, 0]
 
 
+class Categorical:
+    """Discrete conditional: net inputs are tokens 0..levels-1, outputs logits per value."""
+
+    def __init__(self, levels: int) -> None:
+        self.levels = self.params_per_dim = levels
+
+    def inputs(self, x: Tensor) -> Tensor:
+        return torch.round(x * (self.levels - 1)).long().clamp(0, self.levels - 1)
+
+    def nll(self, params: Tensor, inputs: Tensor) -> Tensor:
+        return F.cross_entropy(params.float(), inputs, reduction="none")
+
+    def draw(self, params: Tensor, temperature: float, top_k: int | None) -> Tensor:
+        return draw(params, temperature, top_k)
+
+    def output(self, inputs: Tensor) -> Tensor:
+        return inputs.float() / (self.levels - 1)
+
+
+class GaussianMixture:
+    """Continuous conditional: K components, parameters (weight logits, means, log stds)."""
+
+    def __init__(self, components: int) -> None:
+        self.k = components
+        self.params_per_dim = 3 * components
+
+    def inputs(self, x: Tensor) -> Tensor:
+        return x
+
+    def _split(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        logits, means, log_stds = params.float().split(self.k, dim=1)
+        return logits, means, log_stds.clamp(-7.0, 5.0)
+
+    def nll(self, params: Tensor, inputs: Tensor) -> Tensor:
+        logits, means, log_stds = self._split(params)
+        x = inputs.float().unsqueeze(1)
+        log_normal = -0.5 * ((x - means) * torch.exp(-log_stds)) ** 2 - log_stds - 0.5 * math.log(2 * math.pi)
+        return -torch.logsumexp(F.log_softmax(logits, dim=1) + log_normal, dim=1)
+
+    def draw(self, params: Tensor, temperature: float, top_k: int | None) -> Tensor:
+        """A component (top-k restricts the choice), then a value; temperature scales the std."""
+        logits, means, log_stds = self._split(params)
+        component = draw(logits, 1.0, top_k)[:, None]
+        mean, log_std = means.gather(1, component)[:, 0], log_stds.gather(1, component)[:, 0]
+        return mean + temperature * log_std.exp() * torch.randn_like(mean)
+
+    def output(self, inputs: Tensor) -> Tensor:
+        return inputs
+
+
 class Autoregressive(GenerativeModel):
     RUNTIME_SETTINGS = ("temperature", "top_k", "use_kv_cache")
+
     def __init__(
         self,
         data_shape: list[int],
-        levels: int,
-        net: str = "transformer",
+        levels: int | None,
+        net: str | dict | None = None,
         d_model: int = 128,
         n_layers: int = 4,
         n_heads: int = 4,
         dropout: float = 0.0,
         hidden: int = 64,
         kernel: int = 5,
+        components: int = 10,
         temperature: float = 1.0,
         top_k: int | None = None,
         use_kv_cache: bool = True,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
+        modality: str = "image",
     ) -> None:
-        super().__init__(data_shape, levels, optimizer, scheduler)
-        if net not in NETS:
-            raise ConfigError(f"model.net={net!r} is unknown; valid: {', '.join(NETS)}")
+        """`components`: mixture components per dimension of continuous data."""
+        super().__init__(data_shape, levels, optimizer, scheduler, modality)
+        if not self.is_discrete and (not isinstance(components, int) or components < 1):
+            raise ConfigError(f"model.components={components!r} must be an integer >= 1")
         self.save_hyperparameters()
-        self.net_name, self.temperature, self.top_k, self.use_kv_cache = net, temperature, top_k, use_kv_cache
+        self.conditional = Categorical(levels) if self.is_discrete else GaussianMixture(components)
+        self.temperature, self.top_k, self.use_kv_cache = temperature, top_k, use_kv_cache
         self.validate_settings()
-        try:
-            if net == "transformer":
-                c, h, w = self.data_shape
-                self.net = CausalTransformer(levels, (h, w, c), d_model, n_layers, n_heads, dropout)
-            else:
-                self.net = GatedPixelCNN(self.data_shape[0], levels, hidden, n_layers, kernel)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        options = {"d_model": d_model, "n_layers": n_layers, "n_heads": n_heads, "dropout": dropout, "hidden": hidden, "kernel": kernel}
+        inputs = {"data_shape": self.data_shape, "params_per_dim": self.conditional.params_per_dim}
+        self.net = build_net("ar.net", net, modality, "net", inputs, options)
+        order = getattr(self.net, "order", None)
+        if order is None or sorted(order.tolist()) != list(range(self.num_dims)):
+            raise ConfigError(f"model.net={type(self.net).__name__} must have an `order`: a permutation of the {self.num_dims} positions")
 
     def validate_settings(self) -> None:
-        if self.top_k is not None and not (isinstance(self.top_k, int) and 1 <= self.top_k <= self.levels):
-            raise ConfigError(f"model.top_k={self.top_k!r} must be an integer in 1..{self.levels} or null")
+        choices = self.levels if self.is_discrete else self.conditional.k
+        if self.top_k is not None and not (isinstance(self.top_k, int) and 1 <= self.top_k <= choices):
+            raise ConfigError(f"model.top_k={self.top_k!r} must be an integer in 1..{choices} or null")
         if not isinstance(self.temperature, (int, float)) or self.temperature <= 0:
             raise ConfigError(f"model.temperature={self.temperature!r} must be a number > 0")
 
     def to_tokens(self, x: Tensor) -> Tensor:
-        return torch.round(x * (self.levels - 1)).long().clamp(0, self.levels - 1)
+        """What the net reads: tokens for discrete data, the values for continuous data."""
+        return self.conditional.inputs(x)
 
-    def logits(self, tokens: Tensor) -> Tensor:
-        """Teacher-forced logits (n, levels, C, H, W); position p sees only sub-pixels before p."""
-        if self.net_name == "pixelcnn":
-            return self.net(tokens)
-        seq_logits = self.net(image_to_sequence(tokens))  # (n, D, levels)
-        return sequence_to_image(seq_logits, self.data_shape).permute(0, 4, 1, 2, 3)
+    def logits(self, inputs: Tensor) -> Tensor:
+        """Teacher-forced parameters (n, params_per_dim, *shape); position p sees only positions
+        before p in the net's order."""
+        return self.net(inputs)
 
-    def bits_per_dim(self, x: Tensor) -> Tensor:
-        """Exact NLL of the discrete data: the categorical needs no dequantization offset."""
-        tokens = self.to_tokens(x)
-        nll = F.cross_entropy(self.logits(tokens).float(), tokens, reduction="none").flatten(1).sum(1)
-        return nats_to_bpd(nll, self.num_dims)
+    def nll(self, x: Tensor) -> Tensor:
+        """Exact NLL in nats: of the discrete data (no dequantization offset), or the density."""
+        inputs = self.to_tokens(x)
+        return self.conditional.nll(self.logits(inputs), inputs).flatten(1).sum(1)
 
     def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return self.bits_per_dim(x).mean(), {}
+        return self.per_dim(self.nll(x)).mean(), {}
 
     @torch.no_grad()
     def sample(self, num_samples: int, use_kv_cache: bool | None = None) -> Tensor:
-        cached = self.use_kv_cache if use_kv_cache is None else use_kv_cache
-        seq = torch.zeros(num_samples, self.num_dims, dtype=torch.long, device=self.device)
-        if cached and self.net_name == "transformer":
+        cached = (self.use_kv_cache if use_kv_cache is None else use_kv_cache) and hasattr(self.net, "step")
+        dtype = torch.long if self.is_discrete else torch.float32
+        inputs = torch.zeros(num_samples, *self.data_shape, dtype=dtype, device=self.device)
+        flat = inputs.view(num_samples, -1)
+        if cached:
             cache, previous = self.net.new_cache(), None
-            for pos in range(self.num_dims):
-                previous = draw(self.net.step(previous, cache, num_samples), self.temperature, self.top_k)
-                seq[:, pos] = previous
+            for pos in self.net.order.tolist():
+                previous = self.conditional.draw(self.net.step(previous, cache, num_samples), self.temperature, self.top_k)
+                flat[:, pos] = previous
         else:
-            for pos in range(self.num_dims):
-                image_logits = self.logits(sequence_to_image(seq, self.data_shape))
-                logits_at = _logits_at(image_logits, pos, self.data_shape)
-                seq[:, pos] = draw(logits_at, self.temperature, self.top_k)
-        return sequence_to_image(seq, self.data_shape).float() / (self.levels - 1)
-
-
-def _logits_at(image_logits: Tensor, pos: int, shape: tuple[int, int, int]) -> Tensor:
-    """Logits (n, levels) of sequence position `pos` from image-layout logits (n, levels, C, H, W)."""
-    c, _, w = shape
-    ch, pixel = pos % c, pos // c
-    return image_logits[:, :, ch, pixel // w, pixel % w]
+            for pos in self.net.order.tolist():
+                params = self.logits(inputs).flatten(2)[:, :, pos]
+                flat[:, pos] = self.conditional.draw(params, self.temperature, self.top_k).to(dtype)
+        return self.conditional.output(inputs)

@@ -1,11 +1,20 @@
 """The contract every family implements, and the training plumbing they share.
 
 A family subclasses `GenerativeModel` and provides `loss` (what training
-minimises, plus anything to log), `sample` and, if it has one, `bits_per_dim`.
+minimises, plus anything to log), `sample` and, if it has one, `nll`.
 Logging, optimizer construction from config and the non-finite-loss guard
 live here once.
+
+The data spec comes from the DataModule through the config: `data_shape`, `levels`
+(the number of discrete values per dimension, or None for continuous data) and
+`modality` (which picks the default networks, genlab/nets/backbones.py). Families read
+`levels` to choose a discrete or a continuous likelihood and never name a modality.
+Likelihoods are logged under names that say what they are: discrete data reports `bpd`
+(bits/dim of the discrete data), continuous data `nll` (nats/dim of the density of the
+data as the model sees it, i.e. standardised).
 """
 
+import math
 import random
 from typing import Any
 
@@ -16,6 +25,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from genlab.metrics.bpd import nats_to_bpd
 from genlab.utils.errors import ConfigError, DivergenceError
 
 
@@ -49,7 +59,8 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 class GenerativeModel(pl.LightningModule):
-    """Base of the five families. Images arrive as float in [0, 1], shape (n, C, H, W)."""
+    """Base of the five families. Discrete data arrive as float in [0, 1] on the grid
+    k / (levels - 1) (images), continuous data as standardised floats (vectors)."""
 
     has_likelihood: bool = True
     # Attributes that may change after training without retraining (sampler, temperature...):
@@ -59,22 +70,38 @@ class GenerativeModel(pl.LightningModule):
     def __init__(
         self,
         data_shape: list[int],
-        levels: int,
+        levels: int | None,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
+        modality: str = "image",
     ) -> None:
         super().__init__()
         self.data_shape = tuple(int(s) for s in data_shape)
-        if len(self.data_shape) != 3:
-            raise ValueError(f"data_shape={list(self.data_shape)} must be (C, H, W)")
-        self.levels = int(levels)
+        if not self.data_shape or min(self.data_shape) < 1:
+            raise ConfigError(f"data.shape={list(self.data_shape)} must be a non-empty list of positive sizes")
+        if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int) or levels < 2):
+            raise ConfigError(f"data.levels={levels!r} must be an integer >= 2 (discrete data) or null (continuous)")
+        self.levels = levels
+        self.modality = modality
         self.optimizer_cfg = plain(optimizer) or {"_target_": "torch.optim.Adam", "lr": 1e-3}
         self.scheduler_cfg = plain(scheduler)
 
     @property
     def num_dims(self) -> int:
-        c, h, w = self.data_shape
-        return c * h * w
+        return math.prod(self.data_shape)
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.levels is not None
+
+    @property
+    def likelihood_name(self) -> str:
+        """`bpd` for discrete data, `nll` (nats/dim) for continuous: the logged metric's name."""
+        return "bpd" if self.is_discrete else "nll"
+
+    def per_dim(self, nll_nats: Tensor) -> Tensor:
+        """Summed NLL in nats -> the reported unit: bits/dim (discrete) or nats/dim (continuous)."""
+        return nats_to_bpd(nll_nats, self.num_dims) if self.is_discrete else nll_nats / self.num_dims
 
     # -- the contract ---------------------------------------------------------------------
     def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -82,16 +109,23 @@ class GenerativeModel(pl.LightningModule):
         raise NotImplementedError
 
     def sample(self, num_samples: int) -> Tensor:
-        """(num_samples, C, H, W) images in [0, 1]."""
+        """(num_samples, *data_shape) in the model's units: discrete data on its [0, 1] grid."""
         raise NotImplementedError
 
-    def bits_per_dim(self, x: Tensor) -> Tensor:
-        """(n,) NLL of the discrete data in bits/dim: exact, or an upper bound."""
+    def nll(self, x: Tensor) -> Tensor:
+        """(n,) negative log-likelihood in nats, summed over dimensions: of the discrete data
+        (a probability), or of the continuous data's density; exact or an upper bound."""
         raise NotImplementedError(f"{type(self).__name__} has no likelihood")
 
-    def test_bits_per_dim(self, x: Tensor) -> Tensor:
+    def test_nll(self, x: Tensor) -> Tensor:
         """The bound reported on the test split; families with a tighter eval bound override."""
-        return self.bits_per_dim(x)
+        return self.nll(x)
+
+    def bits_per_dim(self, x: Tensor) -> Tensor:
+        """(n,) NLL of discrete data in bits/dim."""
+        if not self.is_discrete:
+            raise ConfigError(f"{type(self).__name__} models continuous data: bits/dim is undefined, use nll (nats/dim)")
+        return self.per_dim(self.nll(x))
 
     def validate_settings(self) -> None:
         """Raise ConfigError if a runtime setting is out of range (called after any change)."""
@@ -115,8 +149,12 @@ class GenerativeModel(pl.LightningModule):
             "family": f"{type(self).__module__}.{type(self).__qualname__}",
             "data_shape": list(self.data_shape),
             "levels": self.levels,
+            "modality": self.modality,
             "rng": rng_states(),
         }
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None:  # genlab-eval rebuilds this class, whatever the modality
+            checkpoint["genlab"]["datamodule"] = f"{type(datamodule).__module__}.{type(datamodule).__qualname__}"
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A resumed run continues the random streams of the killed one (noise, timesteps).
@@ -143,8 +181,8 @@ class GenerativeModel(pl.LightningModule):
         loss, _ = self.loss(x)
         self.log(f"{stage}/loss", loss, prog_bar=stage == "val", sync_dist=True)
         if self.has_likelihood:
-            bpd = self.bits_per_dim(x) if stage == "val" else self.test_bits_per_dim(x)
-            self.log(f"{stage}/bpd", bpd.mean(), prog_bar=stage == "val", sync_dist=True)
+            nll = self.nll(x) if stage == "val" else self.test_nll(x)
+            self.log(f"{stage}/{self.likelihood_name}", self.per_dim(nll).mean(), prog_bar=stage == "val", sync_dist=True)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch[0], "val")

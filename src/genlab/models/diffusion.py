@@ -1,23 +1,29 @@
 """DDPM diffusion: trained on the simple loss, sampled with DDPM or DDIM from EMA weights,
-and scored with the variational bound in bits/dim.
+and scored with the variational bound.
 
-Data in [0, 1] is mapped to [-1, 1]. The noise schedule (models/noise_schedule.py)
-owns every schedule-derived quantity; the UNet only predicts epsilon or v.
-The bound on the discrete data is L_prior + sum_t KL_t + L_0, with L_0 a
-discretized Gaussian decoder, so no dequantization offset is needed. It is
-evaluated over all T timesteps or, as configured, estimated without bias from
-K timesteps per image drawn uniformly (T * mean).
+Discrete data in [0, 1] are mapped to [-1, 1] (and samples clipped there); continuous
+(standardised) data diffuse as they are. The noise schedule (models/noise_schedule.py)
+owns every schedule-derived quantity; the denoiser (role diffusion.net: a UNet for
+images, a time-conditioned MLP for vectors) only predicts epsilon or v.
+The bound is L_prior + sum_t KL_t + L_0. For discrete data L_0 is a discretized Gaussian
+decoder, so it bounds the probability of the discrete data with no dequantization
+offset (bits/dim); for continuous data L_0 is a Gaussian density with the schedule's
+t=1 posterior variance, a bound on the density (nats/dim). It is evaluated over all T
+timesteps or, as configured, estimated without bias from K timesteps per example drawn
+uniformly (T * mean).
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlab.metrics.bpd import discretized_gaussian_log_prob, nats_to_bpd
+from genlab.metrics.bpd import discretized_gaussian_log_prob
 from genlab.models.base import GenerativeModel
 from genlab.models.noise_schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, _gather
+from genlab.nets.backbones import build_net
 from genlab.nets.ema import ema_model
-from genlab.nets.unet import UNet
 from genlab.utils.errors import ConfigError
 
 SAMPLERS = ("ddpm", "ddim")
@@ -28,7 +34,7 @@ class Diffusion(GenerativeModel):
     def __init__(
         self,
         data_shape: list[int],
-        levels: int,
+        levels: int | None,
         num_timesteps: int = 1000,
         schedule: str = "cosine",
         prediction: str = "eps",
@@ -42,8 +48,10 @@ class Diffusion(GenerativeModel):
         vlb_timesteps: int | None = 8,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
+        modality: str = "image",
+        net: str | dict | None = None,
     ) -> None:
-        super().__init__(data_shape, levels, optimizer, scheduler)
+        super().__init__(data_shape, levels, optimizer, scheduler, modality)
         for name, value, valid in (("schedule", schedule, SCHEDULES), ("prediction", prediction, PREDICTIONS)):
             if value not in valid:
                 raise ConfigError(f"model.{name}={value!r} is unknown; valid: {', '.join(valid)}")
@@ -54,7 +62,8 @@ class Diffusion(GenerativeModel):
         self.vlb_timesteps = vlb_timesteps
         self.validate_settings()
         self.schedule = NoiseSchedule(schedule, num_timesteps)
-        self.net = UNet(self.data_shape, base_channels, num_res_blocks, dropout)
+        options = {"base_channels": base_channels, "num_res_blocks": num_res_blocks, "dropout": dropout}
+        self.net = build_net("diffusion.net", net, modality, "net", {"data_shape": self.data_shape}, options)
         self.ema_net = ema_model(self.net, ema_decay)
 
     def validate_settings(self) -> None:
@@ -71,9 +80,13 @@ class Diffusion(GenerativeModel):
     def num_timesteps(self) -> int:
         return self.schedule.num_timesteps
 
+    def to_x0(self, x: Tensor) -> Tensor:
+        """What diffuses: discrete data centred to [-1, 1], continuous data as they are."""
+        return 2 * x - 1 if self.is_discrete else x
+
     # -- training -------------------------------------------------------------------------
     def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        x0 = 2 * x - 1
+        x0 = self.to_x0(x)
         t = torch.randint(0, self.num_timesteps, (x.shape[0],), device=x.device)
         noise = torch.randn_like(x0)
         xt = self.schedule.q_sample(x0, t, noise)
@@ -94,14 +107,17 @@ class Diffusion(GenerativeModel):
         log_var = _gather(self.schedule.post_log_var, t, xt)
         true_mean = self.schedule.q_posterior_mean(x0, xt, t)
         kl = (0.5 * (true_mean - model_mean) ** 2 / torch.exp(log_var)).flatten(1).sum(1)
-        decoder_nll = -discretized_gaussian_log_prob(x0, model_mean, 0.5 * log_var, self.levels).flatten(1).sum(1)
-        return torch.where(t == 0, decoder_nll, kl)
+        if self.is_discrete:
+            decoder_log_prob = discretized_gaussian_log_prob(x0, model_mean, 0.5 * log_var, self.levels)
+        else:
+            decoder_log_prob = -0.5 * ((x0 - model_mean) ** 2 / torch.exp(log_var) + log_var + math.log(2 * math.pi))
+        return torch.where(t == 0, -decoder_log_prob.flatten(1).sum(1), kl)
 
     @torch.no_grad()
-    def bits_per_dim(self, x: Tensor, vlb_timesteps: int | None | str = "config") -> Tensor:
-        """Variational bound in bits/dim: all T terms (None) or an unbiased K-sample estimate."""
+    def nll(self, x: Tensor, vlb_timesteps: int | None | str = "config") -> Tensor:
+        """Variational bound in nats: all T terms (None) or an unbiased K-sample estimate."""
         k = self.vlb_timesteps if vlb_timesteps == "config" else vlb_timesteps
-        x0 = (2 * x - 1).float()
+        x0 = self.to_x0(x).float()
         n, T = x0.shape[0], self.num_timesteps
         total = self.schedule.prior_kl(x0)
         if k is None:
@@ -110,7 +126,7 @@ class Diffusion(GenerativeModel):
         else:
             terms = torch.stack([self.vlb_terms(x0, torch.randint(0, T, (n,), device=x.device)) for _ in range(k)])
             total = total + T * terms.mean(0)
-        return nats_to_bpd(total, self.num_dims)
+        return total
 
     # -- sampling -------------------------------------------------------------------------
     @torch.no_grad()
@@ -120,7 +136,8 @@ class Diffusion(GenerativeModel):
 
     @torch.no_grad()
     def sample_from(self, noise: Tensor, sampler: str | None = None, steps: int | None = None, eta: float | None = None) -> Tensor:
-        """Run the reverse process from x_{T-1} = noise with the EMA network; returns [0, 1] images."""
+        """Run the reverse process from x_{T-1} = noise with the EMA network; returns samples in
+        the model's units (discrete data: on the [0, 1] grid)."""
         sampler = sampler or self.sampler
         steps = steps or self.sampling_steps
         eta = self.eta if eta is None else eta
@@ -129,7 +146,8 @@ class Diffusion(GenerativeModel):
         for i, t in enumerate(timesteps):
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             pred_x0, eps = self.schedule.to_x0_eps(x, tt, net(x, tt).float(), self.prediction)
-            pred_x0 = pred_x0.clamp(-1, 1)
+            if self.is_discrete:  # the data's range is known: clipping x_0 keeps samples in it
+                pred_x0 = pred_x0.clamp(-1, 1)
             if sampler == "ddpm":
                 x = self.schedule.ddpm_step(x, t, pred_x0)
             else:
@@ -138,5 +156,7 @@ class Diffusion(GenerativeModel):
                 eps = (x - a * pred_x0) / s
                 t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
                 x = self.schedule.ddim_step(x, t, t_prev, pred_x0, eps, eta)
+        if not self.is_discrete:
+            return x
         images = ((x + 1) / 2).clamp(0, 1)
         return torch.round(images * (self.levels - 1)) / (self.levels - 1)

@@ -1,20 +1,21 @@
-"""DCGAN-style GAN with manual optimization, three losses and an EMA generator.
+"""GAN with manual optimization, three losses and an EMA generator.
 
-The generator and discriminator are the shared conv decoder/encoder sized
-from the data shape. Each training step takes `n_critic` discriminator steps,
+The generator and discriminator come from the modality's backbone (images: the DCGAN-style
+conv decoder/encoder sized from the data shape; vectors: MLPs; roles gan.generator and
+gan.discriminator in genlab/nets/backbones.py). Discrete data in [0, 1] get a sigmoid on
+the generator's output and are centred to [-1, 1] for the critic; continuous
+(standardised) data pass as they are. Each training step takes `n_critic` discriminator steps,
 then one generator step (separate optimizers and learning rates: TTUR), then
 updates the exponential moving average of the generator that `sample()` uses.
 A GAN has no likelihood: `has_likelihood = False`, and no bits/dim is logged.
 """
-
-import functools
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.models.base import GenerativeModel, plain
-from genlab.nets.conv import ConvDecoder, ConvEncoder
+from genlab.nets.backbones import build_net
 from genlab.nets.ema import ema_model
 from genlab.utils.errors import ConfigError
 
@@ -27,7 +28,7 @@ class GAN(GenerativeModel):
     def __init__(
         self,
         data_shape: list[int],
-        levels: int,
+        levels: int | None,
         latent_dim: int = 64,
         hidden: int = 64,
         loss: str = "non_saturating",
@@ -39,8 +40,11 @@ class GAN(GenerativeModel):
         optimizer: dict | None = None,
         d_optimizer: dict | None = None,
         scheduler: dict | None = None,
+        modality: str = "image",
+        generator: str | dict | None = None,
+        discriminator: str | dict | None = None,
     ) -> None:
-        super().__init__(data_shape, levels, optimizer, scheduler)
+        super().__init__(data_shape, levels, optimizer, scheduler, modality)
         if loss not in LOSSES:
             raise ConfigError(f"model.loss={loss!r} is unknown; valid: {', '.join(LOSSES)}")
         if n_critic < 1:
@@ -50,20 +54,21 @@ class GAN(GenerativeModel):
         self.latent_dim, self.loss_name, self.n_critic = latent_dim, loss, n_critic
         self.gp_weight, self.r1_weight = gp_weight, r1_weight
         self.d_optimizer_cfg = plain(d_optimizer) or self.optimizer_cfg
-        self.generator = nn.Sequential(ConvDecoder(latent_dim, self.data_shape, hidden, self.data_shape[0]), nn.Sigmoid())
-        # No normalization in the critic: WGAN-GP's per-sample gradient penalty forbids batch coupling.
-        self.discriminator = ConvEncoder(
-            self.data_shape, hidden, 1, use_norm=False, spectral=spectral_norm,
-            activation=functools.partial(nn.LeakyReLU, 0.2),
+        options = {"hidden": hidden, "spectral": spectral_norm}
+        net = build_net(
+            "gan.generator", generator, modality, "generator",
+            {"in_features": latent_dim, "data_shape": self.data_shape, "params_per_dim": 1}, options,
         )  # fmt: skip
+        self.generator = nn.Sequential(net, nn.Sigmoid() if self.is_discrete else nn.Identity())
+        self.discriminator = build_net("gan.discriminator", discriminator, modality, "discriminator", {"data_shape": self.data_shape}, options)
         self.ema_generator = ema_model(self.generator, ema_decay)
 
     def critic(self, x: Tensor) -> Tensor:
-        return self.discriminator(2 * x - 1).float().squeeze(1)
+        return self.discriminator(2 * x - 1 if self.is_discrete else x).float().view(-1)
 
     def generate(self, n: int, generator: nn.Module | None = None) -> Tensor:
         z = torch.randn(n, self.latent_dim, device=self.device)
-        return (generator or self.generator)(z)
+        return (generator or self.generator)(z).view(n, *self.data_shape)
 
     # -- losses ---------------------------------------------------------------------------
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -84,7 +89,7 @@ class GAN(GenerativeModel):
         """WGAN-GP's gradient penalty on interpolates and/or R1 on real data."""
         total = real.new_zeros(())
         if self.loss_name == "wgan_gp":
-            mix = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+            mix = torch.rand(real.shape[0], *[1] * len(self.data_shape), device=real.device)
             x_hat = (mix * real + (1 - mix) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(self.critic(x_hat).sum(), x_hat, create_graph=True)
             total = total + self.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
@@ -131,5 +136,7 @@ class GAN(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, num_samples: int) -> Tensor:
-        images = self.generate(num_samples, self.ema_generator.module)
-        return torch.round(images.clamp(0, 1) * (self.levels - 1)) / (self.levels - 1)
+        samples = self.generate(num_samples, self.ema_generator.module)
+        if not self.is_discrete:
+            return samples
+        return torch.round(samples.clamp(0, 1) * (self.levels - 1)) / (self.levels - 1)

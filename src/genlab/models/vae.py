@@ -1,12 +1,14 @@
-"""Variational autoencoder with a discrete-data decoder.
+"""Variational autoencoder: the ELBO, its IWAE tightening, and a decoder likelihood that
+matches the data.
 
-Encoder q(z|x) is a diagonal Gaussian, prior p(z) = N(0, I), and the decoder
-p(x|z) is a distribution over the `levels` discrete values of each sub-pixel:
-a discretized logistic (two numbers per sub-pixel) or a full categorical. So
-the ELBO is a bound on the probability of the discrete data and needs no
-dequantization offset. Training minimises the beta-weighted negative ELBO in
-bits/dim; evaluation reports the importance-weighted (IWAE) bound, which is
-never looser than the ELBO.
+Encoder q(z|x) is a diagonal Gaussian and the prior p(z) = N(0, I). The decoder p(x|z) is
+a distribution over what the data is: for discrete data (images) over the `levels` values
+of each dimension, a discretized logistic (two numbers per dimension) or a full
+categorical, so the ELBO bounds the probability of the discrete data and needs no
+dequantization offset; for continuous data (vectors) a diagonal Gaussian density. Training
+minimises the beta-weighted negative ELBO per dimension; evaluation reports the
+importance-weighted (IWAE) bound, which is never looser than the ELBO. The networks come
+from the modality's backbone (genlab/nets/backbones.py, roles vae.encoder / vae.decoder).
 """
 
 import math
@@ -15,21 +17,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlab.metrics.bpd import discretized_logistic_log_prob, nats_to_bpd
+from genlab.metrics.bpd import discretized_logistic_log_prob
 from genlab.models.base import GenerativeModel
-from genlab.nets.conv import ConvDecoder, ConvEncoder
+from genlab.nets.backbones import build_net
 from genlab.utils.errors import ConfigError
 
-LIKELIHOODS = ("logistic", "categorical")
+DISCRETE_LIKELIHOODS = ("logistic", "categorical")
 SAMPLE_MODES = ("mean", "sample")
+LOG_STD_RANGE = (-7.0, 3.0)  # a Gaussian decoder's std in standardised units: e^-7 .. e^3
 
 
 class VAE(GenerativeModel):
     RUNTIME_SETTINGS = ("sample_mode", "iwae_k")
+
     def __init__(
         self,
         data_shape: list[int],
-        levels: int,
+        levels: int | None,
         latent_dim: int = 16,
         hidden: int = 32,
         likelihood: str = "logistic",
@@ -38,20 +42,28 @@ class VAE(GenerativeModel):
         sample_mode: str = "mean",
         optimizer: dict | None = None,
         scheduler: dict | None = None,
+        modality: str = "image",
+        encoder: str | dict | None = None,
+        decoder: str | dict | None = None,
     ) -> None:
-        super().__init__(data_shape, levels, optimizer, scheduler)
-        if likelihood not in LIKELIHOODS:
-            raise ConfigError(f"model.likelihood={likelihood!r} is unknown; valid: {', '.join(LIKELIHOODS)}")
+        """`likelihood` is the discrete decoder (continuous data always get a Gaussian)."""
+        super().__init__(data_shape, levels, optimizer, scheduler, modality)
+        if self.is_discrete and likelihood not in DISCRETE_LIKELIHOODS:
+            raise ConfigError(f"model.likelihood={likelihood!r} is unknown; valid: {', '.join(DISCRETE_LIKELIHOODS)}")
         if beta < 0:
             raise ConfigError(f"model.beta={beta} must be >= 0")
         self.save_hyperparameters()
-        self.latent_dim, self.likelihood, self.beta = latent_dim, likelihood, beta
+        self.latent_dim, self.beta = latent_dim, beta
+        self.likelihood = likelihood if self.is_discrete else "gaussian"
         self.iwae_k, self.sample_mode = iwae_k, sample_mode
         self.validate_settings()
-        c = self.data_shape[0]
-        params = 2 if likelihood == "logistic" else levels
-        self.encoder = ConvEncoder(self.data_shape, hidden, 2 * latent_dim)
-        self.decoder = ConvDecoder(latent_dim, self.data_shape, hidden, c * params)
+        self.params_per_dim = {"logistic": 2, "gaussian": 2, "categorical": levels}[self.likelihood]
+        options = {"hidden": hidden}
+        self.encoder = build_net("vae.encoder", encoder, modality, "encoder", {"data_shape": self.data_shape, "out_features": 2 * latent_dim}, options)
+        self.decoder = build_net(
+            "vae.decoder", decoder, modality, "decoder",
+            {"in_features": latent_dim, "data_shape": self.data_shape, "params_per_dim": self.params_per_dim}, options,
+        )  # fmt: skip
 
     def validate_settings(self) -> None:
         if self.sample_mode not in SAMPLE_MODES:
@@ -60,25 +72,29 @@ class VAE(GenerativeModel):
             raise ConfigError(f"model.iwae_k={self.iwae_k!r} must be an integer >= 1")
 
     # -- distributions --------------------------------------------------------------------
+    def encoder_input(self, x: Tensor) -> Tensor:
+        """Discrete data in [0, 1] are centred to [-1, 1]; continuous data are already standardised."""
+        return 2 * x - 1 if self.is_discrete else x
+
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mean, log_var = self.encoder(2 * x - 1).chunk(2, dim=1)
+        mean, log_var = self.encoder(self.encoder_input(x)).chunk(2, dim=1)
         return mean, log_var.clamp(-12.0, 8.0)
 
     def decoder_params(self, z: Tensor) -> Tensor:
-        out = self.decoder(z).float()
-        c, h, w = self.data_shape
-        if self.likelihood == "logistic":
-            return out.view(-1, 2, c, h, w)
-        return out.view(-1, self.levels, c, h, w)
+        """(n, params_per_dim, *data_shape)."""
+        return self.decoder(z).float().view(-1, self.params_per_dim, *self.data_shape)
 
     def log_px_given_z(self, x: Tensor, z: Tensor) -> Tensor:
-        """(n,) log p(x|z) in nats, summed over sub-pixels."""
+        """(n,) log p(x|z) in nats, summed over dimensions."""
         params = self.decoder_params(z)
         if self.likelihood == "logistic":
             logp = discretized_logistic_log_prob(x, params[:, 0], params[:, 1], self.levels)
-        else:
+        elif self.likelihood == "categorical":
             target = torch.round(x * (self.levels - 1)).long()
             logp = -F.cross_entropy(params, target, reduction="none")
+        else:
+            mean, log_std = params[:, 0], params[:, 1].clamp(*LOG_STD_RANGE)
+            logp = -0.5 * ((x.float() - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
         return logp.flatten(1).sum(1)
 
     # -- bounds ---------------------------------------------------------------------------
@@ -92,16 +108,17 @@ class VAE(GenerativeModel):
 
     def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         rec, kl = self.elbo_terms(x)
-        loss = nats_to_bpd(-(rec - self.beta * kl), self.num_dims).mean()
-        return loss, {"rec_bpd": nats_to_bpd(-rec, self.num_dims).mean(), "kl_bpd": nats_to_bpd(kl, self.num_dims).mean()}
+        unit = self.likelihood_name
+        loss = self.per_dim(-(rec - self.beta * kl)).mean()
+        return loss, {f"rec_{unit}": self.per_dim(-rec).mean(), f"kl_{unit}": self.per_dim(kl).mean()}
 
-    def bits_per_dim(self, x: Tensor) -> Tensor:
-        """Negative ELBO (beta = 1) in bits/dim: an upper bound on the true NLL."""
+    def nll(self, x: Tensor) -> Tensor:
+        """Negative ELBO (beta = 1) in nats: an upper bound on the true NLL."""
         rec, kl = self.elbo_terms(x)
-        return nats_to_bpd(kl - rec, self.num_dims)
+        return kl - rec
 
-    def iwae_bits_per_dim(self, x: Tensor, k: int | None = None) -> Tensor:
-        """IWAE bound with k importance samples (Burda et al. 2016); k=1 is the ELBO."""
+    def iwae_nll(self, x: Tensor, k: int | None = None) -> Tensor:
+        """IWAE bound in nats with k importance samples (Burda et al. 2016); k=1 is the ELBO."""
         k = k or self.iwae_k
         mean, log_var = self.posterior(x)
         mean, log_var = mean.float(), log_var.float()
@@ -113,17 +130,19 @@ class VAE(GenerativeModel):
             log_q = (-0.5 * eps**2 - 0.5 * log_var - 0.5 * math.log(2 * math.pi)).sum(1)
             log_p = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(1)
             log_weights.append(self.log_px_given_z(x, z) + log_p - log_q)
-        log_px = torch.logsumexp(torch.stack(log_weights), dim=0) - math.log(k)
-        return nats_to_bpd(-log_px, self.num_dims)
+        return math.log(k) - torch.logsumexp(torch.stack(log_weights), dim=0)
 
-    def test_bits_per_dim(self, x: Tensor) -> Tensor:
-        return self.iwae_bits_per_dim(x)
+    def test_nll(self, x: Tensor) -> Tensor:
+        return self.iwae_nll(x)
 
     # -- sampling -------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, num_samples: int) -> Tensor:
         z = torch.randn(num_samples, self.latent_dim, device=self.device)
         params = self.decoder_params(z)
+        if self.likelihood == "gaussian":
+            mean, log_std = params[:, 0], params[:, 1].clamp(*LOG_STD_RANGE)
+            return mean + torch.randn_like(mean) * log_std.exp() if self.sample_mode == "sample" else mean
         if self.likelihood == "logistic":
             mean, log_scale = params[:, 0], params[:, 1]
             if self.sample_mode == "sample":
@@ -131,10 +150,10 @@ class VAE(GenerativeModel):
                 mean = mean + log_scale.clamp(min=-7).exp() * (torch.log(u) - torch.log1p(-u))
             values = mean.clamp(0, 1)
         elif self.sample_mode == "sample":
-            probs = params.permute(0, 2, 3, 4, 1).softmax(-1)
+            probs = params.movedim(1, -1).softmax(-1)
             values = torch.distributions.Categorical(probs=probs).sample().float() / (self.levels - 1)
         else:
             probs = params.softmax(1)
-            grid = torch.linspace(0, 1, self.levels, device=params.device).view(1, -1, 1, 1, 1)
+            grid = torch.linspace(0, 1, self.levels, device=params.device).view(1, -1, *[1] * len(self.data_shape))
             values = (probs * grid).sum(1)
         return torch.round(values * (self.levels - 1)) / (self.levels - 1)

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab.nets.raster import raster_order
+
 
 def channel_groups(num_channels: int, colours: int) -> Tensor:
     """Which colour each feature channel belongs to: contiguous, equal blocks."""
@@ -70,6 +72,7 @@ class GatedPixelCNN(nn.Module):
         if hidden % colours:
             raise ValueError(f"model.hidden={hidden} must be divisible by the number of colour channels {colours}")
         self.colours, self.levels = colours, levels
+        self.order: Tensor | None = None  # set by raster_pixelcnn once the image size is known
         in_groups = torch.arange(colours)
         hid_groups = channel_groups(hidden, colours)
         self.layers = nn.ModuleList(
@@ -89,3 +92,12 @@ class GatedPixelCNN(nn.Module):
             v, h = layer(v, h)
         n, _, hh, ww = x.shape
         return self.head(h).view(n, self.colours, self.levels, hh, ww).transpose(1, 2)
+
+
+def raster_pixelcnn(data_shape: tuple[int, int, int], params_per_dim: int, hidden: int, n_layers: int, kernel: int) -> GatedPixelCNN:
+    """The PixelCNN as an autoregressive backbone: data shape in, its raster order attached."""
+    if len(data_shape) != 3:
+        raise ValueError(f"the PixelCNN models images (C, H, W), not data shape {list(data_shape)}")
+    net = GatedPixelCNN(data_shape[0], params_per_dim, hidden, n_layers, kernel)
+    net.order = raster_order(tuple(data_shape))
+    return net

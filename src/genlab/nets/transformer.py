@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab.nets.raster import image_to_sequence, raster_order, sequence_to_image
+
 
 class KVCache:
     """Per-layer key/value buffers (n, heads, max_len, head_dim) and how much is filled."""
@@ -126,3 +128,20 @@ class CausalTransformer(nn.Module):
             x = block.step(x, cache, i)
         cache.length += 1
         return self.head(self.ln_f(x))[:, 0]
+
+
+class RasterTransformer(CausalTransformer):
+    """The autoregressive image net: tokens (n, C, H, W) -> logits (n, levels, C, H, W), causal in
+    raster order (`order`); `step` (inherited) serves KV-cached sampling in that order."""
+
+    def __init__(self, data_shape: tuple[int, int, int], params_per_dim: int, d_model: int, n_layers: int, n_heads: int, dropout: float = 0.0) -> None:
+        if len(data_shape) != 3:
+            raise ValueError(f"the raster transformer models images (C, H, W), not data shape {list(data_shape)}")
+        c, h, w = data_shape
+        super().__init__(params_per_dim, (h, w, c), d_model, n_layers, n_heads, dropout)
+        self.data_shape = tuple(data_shape)
+        self.order = raster_order(self.data_shape)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        seq_logits = super().forward(image_to_sequence(tokens))  # (n, D, levels)
+        return sequence_to_image(seq_logits, self.data_shape).permute(0, 4, 1, 2, 3)

@@ -35,7 +35,7 @@ def check_compatible(checkpoint: dict[str, Any], path: str | Path, family: str |
         raise CheckpointError(
             f"ckpt_path={path} was trained on data shape {info['data_shape']}, but the data has shape {list(data_shape)}"
         )
-    if levels is not None and int(info["levels"]) != int(levels):
+    if info["levels"] != levels:
         raise CheckpointError(f"ckpt_path={path} was trained on {info['levels']} levels, but the data has {levels}")
 
 

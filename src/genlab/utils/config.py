@@ -62,6 +62,15 @@ def _mkdir(path: str) -> str:
     return path
 
 
+def _table_shape(path: str | None) -> list[int] | None:
+    """`data.shape` of a user's table, read from the file so it is never typed twice."""
+    if path is None:
+        return None
+    from genlab.data.tabular import load_table
+
+    return [int(load_table(path).shape[1])]
+
+
 def register_resolvers() -> None:
     """Resolvers used by the config tree; use_cache keeps a run's unique id stable."""
     if not OmegaConf.has_resolver("genlab.uid"):
@@ -72,6 +81,10 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("genlab.cwd", os.getcwd, use_cache=True)
     if not OmegaConf.has_resolver("genlab.mkdir"):
         OmegaConf.register_new_resolver("genlab.mkdir", _mkdir)
+    if not OmegaConf.has_resolver("genlab.likelihood_metric"):
+        OmegaConf.register_new_resolver("genlab.likelihood_metric", lambda levels: "val/bpd" if levels is not None else "val/nll")
+    if not OmegaConf.has_resolver("genlab.table_shape"):
+        OmegaConf.register_new_resolver("genlab.table_shape", _table_shape)
     if not OmegaConf.has_resolver("genlab.run_name"):
         OmegaConf.register_new_resolver("genlab.run_name", _run_name)
 

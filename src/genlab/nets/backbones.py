@@ -1,0 +1,97 @@
+"""Which network each family gets on each modality, and how a config swaps it.
+
+A family names a *role* (e.g. "vae.encoder") and the inputs every network in that role
+takes (shapes, sizes); this module picks the class. A role's net is, by its config value:
+
+- null: the default for the data's modality, built with the family's own width options
+  where it takes them (the image nets: `hidden`, `num_scales`...), else its own defaults;
+- a name: one of the role's named nets (`model.net=pixelcnn`);
+- a dict without `_target_`: the default, with these keyword arguments changed
+  (`+model.net.hidden=256`);
+- a dict with `_target_`: any class or function, called with the role's inputs as keyword
+  arguments plus the dict's other entries: a researcher's own network.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import hydra
+from torch import nn
+
+from genlab.nets.conv import ConvDecoder, ConvEncoder
+from genlab.nets.couplings import CouplingFlow
+from genlab.nets.glow import Glow
+from genlab.nets.mlp import MADE, TimeMLP, VectorCritic, VectorDecoder, VectorEncoder
+from genlab.nets.pixelcnn import raster_pixelcnn
+from genlab.nets.transformer import RasterTransformer
+from genlab.nets.unet import UNet
+from genlab.utils.errors import ConfigError
+
+
+def conv_decoder(in_features: int, data_shape: tuple[int, ...], params_per_dim: int, hidden: int) -> nn.Module:
+    """(n, in_features) -> (n, params_per_dim * C, H, W), read by the family as (n, P, C, H, W)."""
+    return ConvDecoder(in_features, data_shape, hidden, data_shape[0] * params_per_dim)
+
+
+def conv_critic(data_shape: tuple[int, ...], hidden: int, spectral: bool) -> nn.Module:
+    """No normalisation in a critic: WGAN-GP's per-sample gradient penalty forbids batch coupling."""
+    return ConvEncoder(data_shape, hidden, 1, use_norm=False, spectral=spectral, activation=lambda: nn.LeakyReLU(0.2))
+
+
+def unet(data_shape: tuple[int, ...], base_channels: int, num_res_blocks: int, dropout: float) -> nn.Module:
+    return UNet(data_shape, base_channels, num_res_blocks, dropout)
+
+
+@dataclass(frozen=True)
+class Net:
+    build: Callable[..., nn.Module]
+    family_options: tuple[str, ...] = ()  # the family's own knobs this net takes
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+DEFAULTS: dict[str, dict[str, Net]] = {
+    "vae.encoder": {"image": Net(ConvEncoder, ("hidden",)), "vector": Net(VectorEncoder)},
+    "vae.decoder": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder)},
+    "gan.generator": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder)},
+    "gan.discriminator": {"image": Net(conv_critic, ("hidden", "spectral")), "vector": Net(VectorCritic, ("spectral",))},
+    "ar.net": {"image": Net(RasterTransformer, ("d_model", "n_layers", "n_heads", "dropout")), "vector": Net(MADE)},
+    "flow.transform": {
+        "image": Net(Glow, ("num_scales", "steps_per_scale", "hidden", "coupling")),
+        "vector": Net(CouplingFlow, ("coupling",)),
+    },
+    "diffusion.net": {"image": Net(unet, ("base_channels", "num_res_blocks", "dropout")), "vector": Net(TimeMLP, ("dropout",))},
+}
+
+NAMED: dict[str, dict[str, Net]] = {
+    "ar.net": {
+        "transformer": DEFAULTS["ar.net"]["image"],
+        "pixelcnn": Net(raster_pixelcnn, ("hidden", "n_layers", "kernel")),
+        "made": DEFAULTS["ar.net"]["vector"],
+    },
+}
+
+
+def build_net(role: str, spec: str | dict | None, modality: str, key: str, inputs: dict[str, Any], family_options: dict[str, Any]) -> nn.Module:
+    """The network for `role` (config key `model.<key>`) on `modality`; see the module docstring."""
+    if isinstance(spec, dict) and "_target_" in spec:
+        try:
+            return hydra.utils.instantiate(dict(spec), **inputs)
+        except Exception as err:  # an import error or a bad argument, in the user's own code
+            cause = err.__cause__ or err
+            raise ConfigError(f"model.{key}._target_={spec['_target_']} could not be built with inputs {sorted(inputs)}: {cause}") from None
+    if isinstance(spec, str):
+        named = NAMED.get(role, {})
+        if spec not in named:
+            raise ConfigError(f"model.{key}={spec!r} is unknown; valid: {', '.join(named) or 'null'} or a dict with _target_")
+        net = named[spec]
+    else:
+        defaults = DEFAULTS[role]
+        if modality not in defaults:
+            raise ConfigError(f"model.{key}: no default network for modality {modality!r} (have: {', '.join(defaults)}); set model.{key}._target_")
+        net = defaults[modality]
+    kwargs = {**inputs, **{k: family_options[k] for k in net.family_options}, **net.fixed, **(spec if isinstance(spec, dict) else {})}
+    try:
+        return net.build(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model.{key}: {err}") from None
