@@ -88,6 +88,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit (and test) one configuration; write metrics.json; return the metrics."""
     out = Path(cfg.paths.output_dir)
     print_config_tree(cfg)
+    threads = torch.get_num_threads()
+    try:
+        if cfg.get("torch_threads"):
+            torch.set_num_threads(int(cfg.torch_threads))
+        return _train(cfg, out)
+    finally:  # an in-process caller (a test, a notebook) gets its thread count back
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: DictConfig, out: Path) -> dict[str, Any]:
     try:
         ensure_writable(out)
         ckpt_path = resume_checkpoint(cfg)

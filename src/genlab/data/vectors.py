@@ -45,13 +45,15 @@ class VectorDataModule(TensorDataModule):
         levels: int | None = None,
         modality: str | None = None,
         epochs: int | None = None,
+        val_every_n_epochs: int = 1,
+        torch_threads: int | None = None,
         shuffle_seed: int | None = 0,
     ) -> None:
         """Toy sources draw `num_train/num_val/num_test` points from independent seeded
         streams; tables (a bundled name, or source=file with `path` to a .npy/.csv) carve
         `test_fraction` of the rows, then `val_fraction` of the rest, with a seeded
         permutation. `shape`, `levels` and `modality` are checked against the data (models
-        read them by interpolation); `epochs` is read by `trainer.max_epochs`; `data_dir` and
+        read them by interpolation); `epochs`, `val_every_n_epochs` and `torch_threads` are read by the run config; `data_dir` and
         `download` are accepted so every data config has the same keys: nothing is fetched."""
         super().__init__(batch_size, eval_batch_size, num_workers, shuffle_seed)
         if source not in VECTOR_SOURCES:

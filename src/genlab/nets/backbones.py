@@ -78,7 +78,7 @@ def build_net(role: str, spec: str | dict | None, modality: str, key: str, input
         try:
             return hydra.utils.instantiate(dict(spec), **inputs)
         except Exception as err:  # an import error or a bad argument, in the user's own code
-            cause = err.__cause__ or err
+            cause = " ".join(str(err.__cause__ or err).split())  # one line, whatever the library wrote
             raise ConfigError(f"model.{key}._target_={spec['_target_']} could not be built with inputs {sorted(inputs)}: {cause}") from None
     if isinstance(spec, str):
         named = NAMED.get(role, {})
@@ -94,4 +94,5 @@ def build_net(role: str, spec: str | dict | None, modality: str, key: str, input
     try:
         return net.build(**kwargs)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"model.{key}: {err}") from None
+        message = str(err)
+        raise ConfigError(message if message.startswith("model.") else f"model.{key}: {message}") from None

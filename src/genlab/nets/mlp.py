@@ -59,7 +59,7 @@ class TimeMLP(nn.Module):
     """Denoiser (x_t, t) -> (n, *shape): residual MLP blocks, each told the timestep through
     a sinusoidal embedding (the UNet's), so one net serves every noise level."""
 
-    def __init__(self, data_shape: tuple[int, ...], hidden: int = 256, depth: int = 4, dropout: float = 0.0) -> None:
+    def __init__(self, data_shape: tuple[int, ...], hidden: int = 128, depth: int = 3, dropout: float = 0.0) -> None:
         super().__init__()
         self.data_shape, dim = tuple(data_shape), math.prod(data_shape)
         self.hidden = hidden

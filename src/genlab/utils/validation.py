@@ -22,6 +22,9 @@ def validate_config(cfg: DictConfig) -> None:
     lr = cfg.model.get("optimizer", {}).get("lr") if "model" in cfg else None
     if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
         raise ConfigError(f"model.optimizer.lr={lr!r} is invalid: must be a positive number")
+    threads = cfg.get("torch_threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"torch_threads={threads!r} is invalid: must be a positive integer or null")
     seed = cfg.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed={seed!r} is invalid: must be a non-negative integer or null")
