@@ -2,7 +2,9 @@
 against a plain PyTorch loop over the same network, batch, data and threads. Also the data
 pipeline: batches/s from the DataModule's loader against slicing the tensor directly, and
 the loader's share of a training step. Writes experiments/bench/overhead.{json,md}.
-Usage: python benchmarks/overhead.py [--data fashion_mnist] [--steps N] [--repeats 4] [--batch 64]"""
+Usage: python benchmarks/overhead.py [--data fashion_mnist] [--steps N] [--repeats 4] [--batch 64]
+                                    [--families ...] [--name overhead]
+Both sides run with the data config's `torch_threads` when it sets one (vectors: 1)."""
 
 import argparse
 import tempfile
@@ -114,6 +116,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4, help="plain and genlab alternate; the fastest of each is kept")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--families", nargs="*", default=FAMILIES)
+    parser.add_argument("--name", default="overhead", help="results go to experiments/bench/<name>.{json,md}")
     args = parser.parse_args()
     rows, result = [], {"data": args.data, "batch": args.batch, "repeats": args.repeats, "families": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,6 +124,8 @@ def main() -> None:
             steps = args.steps or STEPS[family]
             extra = [f"data.batch_size={args.batch}", f"trainer.limit_train_batches={steps + args.warmup}", "trainer.max_epochs=1", "trainer.limit_val_batches=0", "test=false"]
             cfg = family_cfg(family, Path(tmp), args.data, *extra)
+            if cfg.get("torch_threads"):
+                torch.set_num_threads(cfg.torch_threads)
             plain, lightning = float("inf"), float("inf")
             for _ in range(args.repeats):
                 plain = min(plain, plain_seconds_per_step(cfg, steps, args.warmup))
@@ -140,7 +145,7 @@ def main() -> None:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
     ]
-    write("overhead", result, table)
+    write(args.name, result, table)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 genlab-report's table, plots and HTML, rendered in headless Chromium."""
 
 import csv
+import math
 import os
 import shutil
 import subprocess
@@ -60,3 +61,20 @@ def test_report_renders_in_headless_chromium(sweep_dir, tmp_path):
     stat = ImageStat.Stat(image)
     assert stat.stddev[0] > 20  # not blank: text, plots and sample grids
     assert len(image.getcolors(maxcolors=1 << 16) or []) > 50
+
+
+def test_vector_multirun_and_its_report(tmp_path):
+    """Five families x two 2-D sets in one multirun; genlab-report shows NLL, energy and scatters."""
+    cmd = [str(BIN / "genlab-train"), "-m", "debug=limit_batches", "callbacks.progress_bar=null", "++data.val_every_n_epochs=1",
+           "++data.num_train=2000", "++data.num_val=500", "++data.num_test=500",
+           "model=vae,flow,ar,gan,diffusion", "data=moons,pinwheel", f"paths.root_dir={tmp_path}"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    assert "10 succeeded, 0 failed" in (sweep / "summary.md").read_text()
+    out = write_report(sweep, tmp_path / "report")
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert {(r["model"], r["data"]) for r in rows} == {(m, d) for m in ("vae", "flow", "ar", "gan", "diffusion") for d in ("moons", "pinwheel")}
+    assert all(math.isfinite(float(r["test/nll"])) for r in rows if r["model"] != "gan")
+    assert all(not r["test/nll"] and not r.get("test/bpd") for r in rows if r["model"] == "gan")
+    assert Image.open(out / "mosaic.png").size[0] > 300

@@ -34,7 +34,7 @@ for stage in ${stages[@]}; do
     # Flows are usually sampled colder (Glow: T=0.7); the same checkpoint, scored once more.
     [ "$family" != flow ] || [ -f "$run/eval_t0.7/metrics.json" ] || .venv/bin/genlab-eval \
         ckpt_path="$run/checkpoints/last.ckpt" num_samples="$n" hydra.run.dir="$run/eval_t0.7" \
-        bpd=false reference=false +sampler.temperature=0.7
+        likelihood=false reference=false +sampler.temperature=0.7
   done
 done
 .venv/bin/python experiments/compare_families/make_table.py "$GENLAB_ROOT/study"

@@ -20,7 +20,7 @@ from PIL import Image  # noqa: E402
 from genlab.utils.io import atomic_write_text  # noqa: E402
 from genlab.utils.multirun import collect_jobs  # noqa: E402
 
-METRICS = ["val/bpd", "test/bpd", "test/fid", "test/kid", "train_time_s", "global_step", "num_parameters"]
+METRICS = ["val/bpd", "test/bpd", "val/nll", "test/nll", "test/fid", "test/kid", "test/energy", "test/swd", "train_time_s", "global_step", "num_parameters"]
 
 
 def job_table(jobs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -80,7 +80,7 @@ def loss_curves(jobs: list[dict[str, Any]], rows: list[dict[str, Any]], columns:
 
 
 def bar_chart(rows: list[dict[str, Any]], columns: list[str], path: Path) -> bool:
-    metrics = [m for m in ("test/bpd", "test/fid") if any(m in r for r in rows)]
+    metrics = [m for m in ("test/bpd", "test/nll", "test/fid", "test/energy") if any(m in r for r in rows)]
     if not metrics:
         return False
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
