@@ -28,7 +28,8 @@ bench:  ## framework overhead, data pipeline, sampling and precision benchmarks 
 	cd benchmarks && ../$(BIN)/python overhead.py && ../$(BIN)/python sampling.py && ../$(BIN)/python precision.py && ../$(BIN)/python checkpointing.py
 	cd benchmarks && ../$(BIN)/python overhead.py --data moons --batch 512 --families flow --steps 300 --name overhead_vectors
 
-bench-peers:  ## quality per compute vs normflows, denoising-diffusion-pytorch, pythae, an uncached AR (Fashion-MNIST, ~1.5 h CPU)
+bench-peers:  ## quality per compute vs normflows, denoising-diffusion-pytorch, pythae, an uncached AR (Fashion-MNIST, ~1.5 h CPU), zuko (2-D)
 	test -x $(PEERS_BIN)/python || ($(PY) -m venv .venv-peers && $(PEERS_BIN)/pip install --quiet -e '.[peers]')
 	experiments/compare_families/run.sh fashion_mnist   # genlab's side (reused when already run)
 	cd benchmarks && GENLAB_ROOT=$${GENLAB_ROOT:-$(CURDIR)/_study} ../$(PEERS_BIN)/python peers.py
+	cd benchmarks && ../$(PEERS_BIN)/python peers_vectors.py   # 2-D flows vs zuko, 60 s each (~10 min)

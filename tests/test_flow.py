@@ -72,3 +72,22 @@ def test_flow_learns_digits(make_cfg):
     metrics = train(make_cfg("model=flow", "model.hidden=16", "model.steps_per_scale=2", "trainer.max_epochs=25", "test=false", "callbacks.sample_grid=null"))
     assert metrics["global_step"] >= 250
     assert metrics["val/bpd"] < 0.75 * uniform_bpd(17), metrics
+
+
+def test_a_checkpoint_from_before_the_backbone_seam_still_loads(tmp_path):
+    """Glow's modules moved under `transform.`: an older checkpoint's keys are mapped on load."""
+    from genlab.utils.checkpoint import load_model
+
+    cfg_flow = Flow([1, 8, 8], 17, hidden=8, steps_per_scale=1)
+    state = {k.removeprefix("transform."): v for k, v in cfg_flow.state_dict().items()}
+    assert any(k.startswith("scales.") for k in state)
+    old = {
+        "state_dict": state,
+        "hyper_parameters": {"data_shape": [1, 8, 8], "levels": 17, "hidden": 8, "steps_per_scale": 1},
+        "genlab": {"family": "genlab.models.flow.Flow", "data_shape": [1, 8, 8], "levels": 17},
+        "pytorch-lightning_version": "2.6.0",
+    }
+    torch.save(old, tmp_path / "old.ckpt")
+    model, _ = load_model(tmp_path / "old.ckpt")
+    for key, value in cfg_flow.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
