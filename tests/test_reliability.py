@@ -136,3 +136,23 @@ def test_bad_input_catalogue(make_cfg, tmp_path, vae_checkpoint, case):
     assert line is not None and "\n" not in line and message in line, line
     if "paths.output_dir" not in " ".join(overrides):
         assert not Path(cfg.paths.output_dir).exists()  # nothing half-written
+
+
+def test_a_checkpoint_naming_a_foreign_class_imports_nothing(tmp_path, monkeypatch, vae_checkpoint):
+    """A weights_only checkpoint may still name any module as its family: importing it would
+    run its top-level code. The path is refused before any import, in one line."""
+    from genlab.utils.checkpoint import load_model
+    from genlab.utils.errors import CheckpointError
+
+    (tmp_path / "side_effect.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\nclass Foo:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    checkpoint = torch.load(vae_checkpoint, weights_only=True)
+    checkpoint["genlab"]["family"] = "side_effect.Foo"
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save(checkpoint, crafted)
+    with pytest.raises(CheckpointError, match=r"names 'side_effect.Foo' as its model class, which is not one of genlab's families") as info:
+        load_model(crafted)
+    assert "\n" not in str(info.value) and not (tmp_path / "ran").exists()
+    # Trusted by the user, it is imported, and still refused: it is not a GenerativeModel.
+    with pytest.raises(CheckpointError, match="side_effect.Foo is not a genlab GenerativeModel"):
+        load_model(crafted, trusted_packages=("side_effect",))

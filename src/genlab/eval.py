@@ -138,7 +138,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         if not isinstance(cfg.num_samples, int) or cfg.num_samples < 2:
             raise ConfigError(f"num_samples={cfg.num_samples!r} is invalid: must be an integer >= 2")
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        model, checkpoint = load_model(cfg.ckpt_path, map_location=device)
+        model, checkpoint = load_model(cfg.ckpt_path, map_location=device, trusted_packages=tuple(cfg.get("trusted_packages") or ()))
         model.configure_runtime(**(cfg.get("sampler") or {}))
         datamodule = datamodule_from_checkpoint(checkpoint, cfg.paths.data_dir)
         loggers = instantiate_group(cfg.get("logger"))

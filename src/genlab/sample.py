@@ -30,7 +30,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
             raise ConfigError("ckpt_path is required: genlab-sample ckpt_path=<run>/checkpoints/last.ckpt")
         if not isinstance(cfg.num_samples, int) or cfg.num_samples < 1:
             raise ConfigError(f"num_samples={cfg.num_samples!r} is invalid: must be a positive integer")
-        model, checkpoint = load_model(cfg.ckpt_path)
+        model, checkpoint = load_model(cfg.ckpt_path, trusted_packages=tuple(cfg.get("trusted_packages") or ()))
         model.configure_runtime(**(cfg.get("sampler") or {}))
         if model.modality != "image":
             from genlab.eval import datamodule_from_checkpoint

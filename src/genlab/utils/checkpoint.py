@@ -39,9 +39,32 @@ def check_compatible(checkpoint: dict[str, Any], path: str | Path, family: str |
         raise CheckpointError(f"ckpt_path={path} was trained on {info['levels']} levels, but the data has {levels}")
 
 
-def load_model(path: str | Path, map_location: str = "cpu") -> tuple[GenerativeModel, dict[str, Any]]:
+GENLAB_FAMILIES = "genlab.models."
+
+
+def family_class(checkpoint: dict[str, Any], path: str | Path, trusted_packages: tuple[str, ...] = ()) -> type[GenerativeModel]:
+    """The checkpoint's model class. Its path is checked *before* anything is imported: an
+    import runs the module's top-level code, so a crafted checkpoint naming any module would
+    run it. Allowed: genlab's families and the packages the user listed (`trusted_packages`)."""
+    family = checkpoint["genlab"].get("family")
+    allowed = (GENLAB_FAMILIES, *(f"{p.rstrip('.')}." for p in trusted_packages))
+    if not isinstance(family, str) or not family.startswith(allowed):
+        raise CheckpointError(
+            f"ckpt_path={path} names {family!r} as its model class, which is not one of genlab's families "
+            f"({GENLAB_FAMILIES}*); add its package to trusted_packages=[...] if you wrote it"
+        )
+    try:
+        cls = hydra.utils.get_class(family)
+    except Exception:  # noqa: BLE001 - a missing module or class: one line either way
+        raise CheckpointError(f"ckpt_path={path}: its model class {family} cannot be imported") from None
+    if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
+        raise CheckpointError(f"ckpt_path={path}: {family} is not a genlab GenerativeModel")
+    return cls
+
+
+def load_model(path: str | Path, map_location: str = "cpu", trusted_packages: tuple[str, ...] = ()) -> tuple[GenerativeModel, dict[str, Any]]:
     """The model (in eval mode) and the raw checkpoint (for the DataModule's hyper-parameters)."""
     checkpoint = read_checkpoint(path)
-    cls = hydra.utils.get_class(checkpoint["genlab"]["family"])
+    cls = family_class(checkpoint, path, trusted_packages)
     model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
     return model.eval(), checkpoint
