@@ -76,6 +76,8 @@ class Diffusion(GenerativeModel):
         options = {"base_channels": base_channels, "num_res_blocks": num_res_blocks, "dropout": dropout}
         self.net = build_net("diffusion.net", net, modality, "net", {"data_shape": self.data_shape}, options)
         self.ema_net = ema_model(self.net, ema_decay)
+        if not self.is_discrete:  # the largest |x_0| seen in training: the range samples are clipped to
+            self.register_buffer("x0_bound", torch.zeros(()))
 
     def validate_settings(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -100,6 +102,8 @@ class Diffusion(GenerativeModel):
     # -- training -------------------------------------------------------------------------
     def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         x0 = self.to_x0(x)
+        if self.training and not self.is_discrete:
+            self.x0_bound.copy_(torch.maximum(self.x0_bound, x0.detach().abs().max().float()))
         t = torch.randint(0, self.num_timesteps, (x.shape[0],), device=x.device)
         noise = torch.randn_like(x0)
         xt = self.schedule.q_sample(x0, t, noise)
@@ -181,8 +185,13 @@ class Diffusion(GenerativeModel):
         for i, t in enumerate(timesteps):
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             pred_x0, eps = self.schedule.to_x0_eps(x, tt, net(x, tt).float(), self.prediction)
-            if self.is_discrete:  # the data's range is known: clipping x_0 keeps samples in it
-                pred_x0 = pred_x0.clamp(-1, 1)
+            # Clip x_0 to the data's range ([-1, 1] for discrete data, the largest |x_0| seen in
+            # training for continuous data). Without it the cosine schedule's last steps, where
+            # abar falls by orders of magnitude per step, amplify any error in eps by
+            # sqrt(abar_prev / abar_t) and the first step throws samples far off the data.
+            bound = 1.0 if self.is_discrete else float(self.x0_bound)
+            if bound > 0:
+                pred_x0 = pred_x0.clamp(-bound, bound)
             if sampler == "ddpm":
                 x = self.schedule.ddpm_step(x, t, pred_x0)
             else:
