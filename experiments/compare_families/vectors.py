@@ -27,7 +27,6 @@ FAMILIES = ["flow", "ar", "diffusion", "vae", "gan"]
 DATASETS = ["moons", "8gaussians", "checkerboard", "pinwheel", "2spirals"]
 OVERRIDES = {
     "flow": ["model.coupling=spline"],  # neural spline coupling: RealNVP's affine maps blur sharp edges
-    "vae": ["model.kl_warmup_steps=1000"],  # without it the Gaussian decoder collapses onto one Gaussian
     "gan": ["model.loss=hinge", "model.optimizer.lr=1e-3", "model.d_optimizer.lr=1e-3"],  # the image defaults drop modes here
 }
 NUM_SAMPLES = 5000
