@@ -63,6 +63,7 @@ def test_report_renders_in_headless_chromium(sweep_dir, tmp_path):
     assert len(image.getcolors(maxcolors=1 << 16) or []) > 50
 
 
+@pytest.mark.slow  # ten jobs, ~70 s: run by `make test-full` and CI's slow pass
 def test_vector_multirun_and_its_report(tmp_path):
     """Five families x two 2-D sets in one multirun; genlab-report shows NLL, energy and scatters."""
     cmd = [str(BIN / "genlab-train"), "-m", "debug=limit_batches", "callbacks.progress_bar=null", "++data.val_every_n_epochs=1",
