@@ -156,3 +156,26 @@ def test_a_checkpoint_naming_a_foreign_class_imports_nothing(tmp_path, monkeypat
     # Trusted by the user, it is imported, and still refused: it is not a GenerativeModel.
     with pytest.raises(CheckpointError, match="side_effect.Foo is not a genlab GenerativeModel"):
         load_model(crafted, trusted_packages=("side_effect",))
+
+
+def test_a_really_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path):
+    """A real 64 KiB tmpfs (needs root to mount; skipped otherwise): torch.save fails there with
+    a RuntimeError from its zip writer, not an OSError."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        io, path = AtomicCheckpointIO(), disk / "last.ckpt"
+        io.save_checkpoint({"step": 1}, path)
+        before = path.read_bytes()
+        with pytest.raises(CheckpointError) as info:
+            io.save_checkpoint({"step": 2, "weights": torch.randn(100_000)}, path)
+        message = str(info.value)
+        assert "\n" not in message and f"could not write checkpoint {path}: No space left on device" in message, message
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in disk.iterdir()) == ["last.ckpt"]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -2,6 +2,7 @@
 truncated `last.ckpt`; the previous checkpoint stays until the new one is complete."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except OSError as err:
+        except (OSError, RuntimeError) as err:  # torch.save reports a full disk as a RuntimeError
             Path(tmp).unlink(missing_ok=True)
-            raise CheckpointError(
-                f"could not write checkpoint {path}: {err.strerror or err}; the previous checkpoint is kept"
-            ) from None
+            raise CheckpointError(f"could not write checkpoint {path}: {_reason(err, path.parent)}; the previous checkpoint is kept") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _reason(err: BaseException, folder: Path) -> str:
+    """One line: the OS's reason, or for torch's "[enforce fail at inline_container.cc] unexpected
+    pos" (what a full disk looks like from inside torch.save) the free space that explains it."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    free = shutil.disk_usage(folder).free
+    if free < 1 << 20:
+        return f"No space left on device ({free} bytes free)"
+    return str(err).strip().splitlines()[0]
