@@ -44,3 +44,12 @@ def digits_batch() -> torch.Tensor:
     dm.setup()
     images, _ = dm.splits["train"].__getitems__(list(range(64)))
     return dm.to_model_input(images)
+
+
+def error_chain(err: BaseException) -> list[BaseException]:
+    """An error and what caused it: Hydra wraps errors raised inside instantiate."""
+    chain, seen = [], err
+    while seen is not None:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return chain

@@ -13,6 +13,7 @@ import pytest
 import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
+from conftest import error_chain
 from genlab.train import train
 from genlab.utils.checkpoint_io import AtomicCheckpointIO
 from genlab.utils.errors import CheckpointError, ConfigError, DataUnavailableError
@@ -127,10 +128,7 @@ def test_bad_input_catalogue(make_cfg, tmp_path, vae_checkpoint, case):
         Path(cfg.paths.output_dir, ".hydra").mkdir(parents=True)  # what Hydra writes before the task
     with pytest.raises(Exception) as info:
         train(cfg)
-    chain, seen = [], info.value
-    while seen is not None:  # Hydra wraps errors raised inside instantiate
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
+    chain = error_chain(info.value)
     assert any(isinstance(e, error) for e in chain), chain
     line = user_message(info.value)
     assert line is not None and "\n" not in line and message in line, line

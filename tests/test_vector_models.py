@@ -13,6 +13,7 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
+from conftest import error_chain
 from genlab.eval_vectors import fitted_gaussian
 from genlab.metrics.vector_quality import energy_distance
 from genlab.models.autoregressive import Autoregressive
@@ -218,10 +219,7 @@ def assert_config_error(make_cfg, overrides, key):
     Path(cfg.paths.output_dir, ".hydra").mkdir(parents=True)  # what Hydra writes before the task
     with pytest.raises(Exception) as info:
         train(cfg)
-    chain, seen = [], info.value
-    while seen is not None:  # Hydra wraps errors raised inside instantiate
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
+    chain = error_chain(info.value)
     assert any(isinstance(e, ConfigError) for e in chain), chain
     line = user_message(info.value)
     assert line is not None and f"model.{key}" in line, line

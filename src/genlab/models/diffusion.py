@@ -144,10 +144,7 @@ class Diffusion(GenerativeModel):
             out = net(x, t).float()
             if self.prediction == "eps":
                 return out
-            grid = self.schedule.alphas_cumprod
-            lo = t.floor().long().clamp(0, len(grid) - 1)
-            w = (t - lo).view(-1, *[1] * (x.ndim - 1))
-            ab = grid[lo].view_as(w) * (1 - w) + grid[(lo + 1).clamp(max=len(grid) - 1)].view_as(w) * w
+            ab = self.schedule.alphas_cumprod_at(t).view(-1, *[1] * (x.ndim - 1))
             return ab.sqrt() * out + (1 - ab).sqrt() * x  # v = a eps - s x0, x = a x0 + s eps
 
         return eps
@@ -182,14 +179,14 @@ class Diffusion(GenerativeModel):
         eta = self.eta if eta is None else eta
         net, x = self.ema_net.module, noise
         timesteps = list(range(self.num_timesteps - 1, -1, -1)) if sampler == "ddpm" else self.schedule.ddim_timesteps(steps)
+        # Clip x_0 to the data's range ([-1, 1] for discrete data, the largest |x_0| seen in
+        # training for continuous data). Without it the cosine schedule's last steps, where
+        # abar falls by orders of magnitude per step, amplify any error in eps by
+        # sqrt(abar_prev / abar_t) and the first step throws samples far off the data.
+        bound = 1.0 if self.is_discrete else float(self.x0_bound)
         for i, t in enumerate(timesteps):
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             pred_x0, eps = self.schedule.to_x0_eps(x, tt, net(x, tt).float(), self.prediction)
-            # Clip x_0 to the data's range ([-1, 1] for discrete data, the largest |x_0| seen in
-            # training for continuous data). Without it the cosine schedule's last steps, where
-            # abar falls by orders of magnitude per step, amplify any error in eps by
-            # sqrt(abar_prev / abar_t) and the first step throws samples far off the data.
-            bound = 1.0 if self.is_discrete else float(self.x0_bound)
             if bound > 0:
                 pred_x0 = pred_x0.clamp(-bound, bound)
             if sampler == "ddpm":

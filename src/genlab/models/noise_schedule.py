@@ -96,6 +96,14 @@ class NoiseSchedule(nn.Module):
         x_prev = ab_prev.sqrt() * x0 + direction
         return x_prev + sigma * torch.randn_like(xt) if eta > 0 else x_prev
 
+    def alphas_cumprod_at(self, t: Tensor) -> Tensor:
+        """abar at fractional timesteps (n,), linear between the integer ones: what the ODE
+        likelihood asks for between the steps the net was trained on."""
+        grid = self.alphas_cumprod
+        lo = t.floor().long().clamp(0, len(grid) - 1)
+        w = t - lo
+        return grid[lo] * (1 - w) + grid[(lo + 1).clamp(max=len(grid) - 1)] * w
+
     def ddim_timesteps(self, steps: int) -> list[int]:
         """`steps` evenly spaced timesteps, descending, always starting at T-1."""
         steps = max(1, min(steps, self.num_timesteps))
