@@ -29,7 +29,8 @@ def test_bad_value_is_one_line_and_no_run_dir(tmp_path):
     result = run(tmp_path, "data.batch_size=0")
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "error" in line]
-    assert errors == ["genlab-train: error: data.batch_size=0 is invalid: must be a positive integer"]
+    assert errors == ["genlab-train: error: data.batch_size=0 is invalid: must be an integer from 1 to 1048576"]
+    assert result.stdout.strip() == ""  # refused before the config tree is printed: the error is all there is
     assert "Traceback" not in result.stderr + result.stdout
     assert run_dirs(tmp_path) == []
 

@@ -129,3 +129,27 @@ def test_wandb_goes_offline_without_a_key_and_respects_wandb_mode(monkeypatch, t
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert _wandb_offline() is offline
+
+
+def test_a_resumed_run_continues_its_dashboard_runs(tmp_path, monkeypatch):
+    """Stopped after one epoch and resumed in its run dir for a second: MLflow has one run whose
+    loss history spans both epochs, wandb reopens the same run id, TensorBoard's folder holds
+    both processes' event files."""
+    from mlflow.tracking import MlflowClient
+
+    from genlab.utils.config import compose
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    out = tmp_path / "run"
+    for epochs in (1, 2):
+        train(compose([f"paths.root_dir={tmp_path}", f"paths.output_dir={out}", "logger=many", "debug=limit_batches", f"trainer.max_epochs={epochs}",
+                       "callbacks.progress_bar=null", "callbacks.sample_grid=null", "test=false"]))  # fmt: skip
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/logs/mlflow.db")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "genlab-train"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    epochs_logged = {int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch")}
+    assert epochs_logged == {0, 1}
+    ids = {p.name.rsplit("-", 1)[1] for p in (out / "wandb").glob("offline-run-*")}
+    assert len(list((out / "wandb").glob("offline-run-*"))) == 2 and len(ids) == 1
+    assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 2

@@ -133,7 +133,8 @@ def test_mixture_nll_matches_torch_distributions():
     x = 1.5 * torch.randn(16, 5, dtype=torch.float64)
     params = model.logits(x)
     k = 4
-    logits, means, log_stds = params[:, :k], params[:, k : 2 * k], params[:, 2 * k :]
+    spread = torch.tensor([-2.0, -2 / 3, 2 / 3, 2.0], dtype=params.dtype)[None, :, None]  # the means' fixed offsets
+    logits, means, log_stds = params[:, :k], params[:, k : 2 * k] + spread, params[:, 2 * k :]
     assert log_stds.min() > -7 and log_stds.max() < 5, "inside the clamp: the brute force needs none"
     total = torch.zeros(len(x), dtype=torch.float64)
     for d in range(5):
@@ -258,7 +259,7 @@ QUICK = ["callbacks.sample_grid=null", "logger=none", "trainer.accelerator=cpu"]
 # Budgets of a few hundred steps, each run ~10 s on 2 CPU cores; validation once, at the end.
 BUDGETS = {
     "flow": ["model=flow", "data.epochs=6", "data.val_every_n_epochs=6"],  # 316 steps: 0.94-1.18 over seeds; 474: 0.94-1.05
-    "ar": ["model=ar", "data.epochs=8", "data.val_every_n_epochs=8", "model.optimizer.lr=3e-3"],
+    "ar": ["model=ar", "data.epochs=8", "data.val_every_n_epochs=8"],  # 632 steps: 0.72-0.74 over four seeds
     # Without a KL warm-up the Gaussian-decoder VAE collapses onto the fitted Gaussian.
     "vae": ["model=vae", "data.epochs=6", "data.val_every_n_epochs=6", "model.kl_warmup_steps=300"],
     "diffusion": [
@@ -269,7 +270,7 @@ BUDGETS = {
     ],
     "gan": ["model=gan", "data.epochs=8", "data.val_every_n_epochs=8", "model.loss=hinge", "model.optimizer.lr=1e-3", "model.d_optimizer.lr=1e-3"],
 }  # fmt: skip
-MARGIN = {"flow": 0.2, "ar": 0.2, "vae": 0.05, "diffusion": 0.1}  # nats/dim below the fitted Gaussian
+MARGIN = {"flow": 0.2, "ar": 0.5, "vae": 0.05, "diffusion": 0.1}  # nats/dim below the fitted Gaussian
 
 
 @pytest.fixture(scope="module")

@@ -145,6 +145,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     except BaseException:
         remove_if_setup_only(out)
         raise
+    print_config_tree(cfg)  # once the inputs are accepted: an error is the only thing on screen
     if cfg.get("seed") is not None:
         torch.manual_seed(cfg.seed)
     metrics: dict[str, Any] = {
@@ -172,7 +173,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    print_config_tree(cfg)
     run_task(evaluate, cfg, "genlab-eval")
 
 

@@ -124,10 +124,10 @@ def embed(path: Path) -> str:
 
 def write_report(sweep_dir: Path, out: Path | None = None) -> Path:
     out = out or sweep_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
     jobs = collect_jobs(sweep_dir)
-    if not jobs:
+    if not jobs:  # refused before anything is written into the dir
         raise SystemExit(f"genlab-report: error: {sweep_dir} holds no job dirs (0/, 1/, ...): is it a multirun dir?")
+    out.mkdir(parents=True, exist_ok=True)
     columns, rows = job_table(jobs)
     md = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     md += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]

@@ -39,6 +39,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     except BaseException:
         remove_if_setup_only(out)
         raise
+    print_config_tree(cfg)  # once the inputs are accepted: an error is the only thing on screen
     if cfg.get("seed") is not None:
         torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,7 +66,6 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="sample")
 def main(cfg: DictConfig) -> None:
-    print_config_tree(cfg)
     run_task(generate, cfg, "genlab-sample")
 
 

@@ -7,6 +7,7 @@ Hydra entry point that sweepers call and that returns `optimized_metric`.
 import logging
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from genlab.callbacks.progress_log import ProgressLog
 from genlab.utils.checkpoint import check_compatible, read_checkpoint
@@ -25,9 +28,17 @@ from genlab.utils.config import (
     print_config_tree,
     save_resolved_config,
 )
-from genlab.utils.errors import ConfigError
+from genlab.utils.errors import ConfigError, InterruptedRun
 from genlab.utils.io import write_json
-from genlab.utils.loggers import finish_loggers, log_text_artifact
+from genlab.utils.loggers import (
+    RecordLoggerIds,
+    continue_loggers,
+    finish_loggers,
+    log_hyperparams,
+    log_text_artifact,
+    reopen_logger_runs,
+)
+from genlab.utils.run_dir import run_dir_lock, write_run_record
 from genlab.utils.task import remove_if_setup_only, run_task
 from genlab.utils.validation import validate_config
 
@@ -44,7 +55,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     # hyper-parameters alone rebuild them (load_from_checkpoint needs no config).
     model = hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all")
     loggers = instantiate_group(cfg.get("logger"))
-    callbacks = instantiate_group(cfg.get("callbacks"))
+    callbacks = [*instantiate_group(cfg.get("callbacks")), RecordLoggerIds()]
     if not loggers:  # a learning-rate monitor has nowhere to write without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     progress = {}
@@ -65,19 +76,24 @@ def ensure_writable(out: Path) -> None:
         raise ConfigError(f"paths.output_dir={out} is not writable ({err.strerror or err}); choose another with paths.root_dir= or hydra.run.dir=") from None
 
 
-def resume_checkpoint(cfg: DictConfig) -> str | None:
+def resume_checkpoint(cfg: DictConfig) -> tuple[str | None, bool]:
     """The checkpoint to continue from: `ckpt_path` if given, else (with `resume`) this run
     dir's own last.ckpt, which is there when SLURM requeued the job into the same dir or the
-    user re-ran with hydra.run.dir=<the killed run>. Checked before anything is built."""
+    user re-ran with hydra.run.dir=<the killed run>. Checked before anything is built. Also
+    says whether the run continues this run dir (and so its loggers' history)."""
     path = cfg.get("ckpt_path")
     own_last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if path is None and cfg.get("resume", True) and own_last.is_file():
+    own = path is None and cfg.get("resume", True) and own_last.is_file()
+    if own:
         path = str(own_last)
-        log.info(f"resuming from this run dir's {own_last}")
-    if path is not None:
-        checkpoint = read_checkpoint(path)
-        check_compatible(checkpoint, path, cfg.model.get("_target_"), cfg.data.get("shape"), cfg.data.get("levels"))
-    return path
+    if path is None:
+        return None, False
+    checkpoint = read_checkpoint(path)
+    check_compatible(checkpoint, path, cfg.model.get("_target_"), cfg.data.get("shape"), cfg.data.get("levels"))
+    if own:
+        reopen_logger_runs(cfg.get("logger"), checkpoint)
+        log.info(f"resuming from this run dir's {own_last}")  # only once accepted: a refused rerun writes no log here
+    return path, own
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -87,7 +103,6 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit (and test) one configuration; write metrics.json; return the metrics."""
     out = Path(cfg.paths.output_dir)
-    print_config_tree(cfg)
     threads = torch.get_num_threads()
     try:
         if cfg.get("torch_threads"):
@@ -98,33 +113,48 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _train(cfg: DictConfig, out: Path) -> dict[str, Any]:
-    try:
-        ensure_writable(out)
-        ckpt_path = resume_checkpoint(cfg)
-        datamodule, model, trainer = build(cfg)
+    """Own the run dir (a second run into it is refused), check and build everything, and only
+    then print the config and write the run's record: a refused run changes nothing there."""
+    with ExitStack() as held:
+        try:
+            ensure_writable(out)
+            if rank_zero_only.rank == 0:  # one lock per run: DDP's other ranks run in the same dir
+                held.enter_context(run_dir_lock(out))
+            ckpt_path, continues_this_dir = resume_checkpoint(cfg)
+            datamodule, model, trainer = build(cfg)
+            if continues_this_dir:
+                continue_loggers(trainer.loggers)
+        except BaseException:
+            held.close()  # release the lock first: its file is not part of the run
+            remove_if_setup_only(out)
+            raise
+        print_config_tree(cfg)
+        write_run_record(cfg, out)
         config_path = save_resolved_config(cfg, out)
-    except BaseException:
-        remove_if_setup_only(out)
-        raise
-    try:
-        return fit_and_test(cfg, datamodule, model, trainer, config_path, ckpt_path)
-    finally:
-        finish_loggers(trainer.loggers)
+        try:
+            return fit_and_test(cfg, datamodule, model, trainer, config_path, ckpt_path, continues_this_dir)
+        finally:
+            finish_loggers(trainer.loggers)
 
 
 def fit_and_test(
-    cfg: DictConfig, datamodule: pl.LightningDataModule, model: pl.LightningModule, trainer: pl.Trainer, config_path: Path, ckpt_path: str | None
+    cfg: DictConfig, datamodule: pl.LightningDataModule, model: pl.LightningModule, trainer: pl.Trainer, config_path: Path, ckpt_path: str | None,
+    continues_this_dir: bool = False,
 ) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
-    for logger in trainer.loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_hyperparams(trainer.loggers, OmegaConf.to_container(cfg, resolve=True), continues_this_dir)
     if trainer.is_global_zero:
         log_text_artifact(trainer, config_path)
 
     metrics: dict[str, Any] = {}
     start = time.perf_counter()
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException:
+            if trainer.is_global_zero:
+                write_json(out / "metrics.json", {"status": "interrupted", "global_step": trainer.global_step, "epochs": trainer.current_epoch})
+            raise InterruptedRun(f"SIGTERM at step {trainer.global_step}: last.ckpt is saved in {out}/checkpoints; rerun with hydra.run.dir={out} to resume") from None
         metrics.update(scalar_metrics(trainer.callback_metrics))
     metrics["train_time_s"] = time.perf_counter() - start
     if cfg.get("test", False):

@@ -69,6 +69,13 @@ def _torchvision(name: str, cls_name: str, root: Path, download: bool, hint: str
         try:
             ds = cls(str(root), train=train, download=download)
         except Exception as err:  # torchvision raises RuntimeError offline, URLError mid-download
+            if "not found" not in str(err).lower() and not download:
+                # The files are there (torchvision checks that first) but do not parse.
+                detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise DataUnavailableError(
+                    f"data.source={name}: the files under {root} are there but unreadable ({detail}); "
+                    "delete them, then restore them or run once with network access"
+                ) from None
             reason = "not found" if not download else f"download failed ({type(err).__name__})"
             raise DataUnavailableError(f"data.source={name}: {reason} under {root}; {hint}") from None
         images = torch.as_tensor(np.asarray(ds.data), dtype=torch.uint8)

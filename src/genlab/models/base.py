@@ -140,7 +140,10 @@ class GenerativeModel(pl.LightningModule):
             raise ConfigError(f"sampler.{unknown[0]} is not a setting of {type(self).__name__}; valid: {valid}")
         for name, value in settings.items():
             setattr(self, name, value)
-        self.validate_settings()
+        try:
+            self.validate_settings()
+        except ConfigError as err:  # the settings came from sampler.*, not from the model config
+            raise ConfigError(str(err).replace("model.", "sampler.", 1)) from None
 
     # -- Lightning plumbing ---------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -55,7 +55,7 @@ class Diffusion(GenerativeModel):
         modality: str = "image",
         net: str | dict | None = None,
         continuous_likelihood: str = "ode",
-        ode_steps: int = 20,
+        ode_steps: int = 40,
     ) -> None:
         """`continuous_likelihood`: ode (exact, probability flow) or vlb (the bound) for
         continuous data; discrete data always report the variational bound."""
@@ -110,7 +110,11 @@ class Diffusion(GenerativeModel):
         target = noise if self.prediction == "eps" else self.schedule.v_target(x0, t, noise)
         return F.mse_loss(self.net(xt, t).float(), target.float()), {}
 
-    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+    def optimizer_step(self, *args: object, **kwargs: object) -> None:
+        """The EMA follows each optimizer step here, not in on_train_batch_end: Lightning runs
+        the checkpoint callbacks' batch-end hooks before the module's, so a checkpoint written
+        there would miss the step's EMA update and a resumed run would drift from an unbroken one."""
+        super().optimizer_step(*args, **kwargs)
         self.ema_net.update_parameters(self.net)
 
     # -- the variational bound ------------------------------------------------------------

@@ -13,6 +13,10 @@ from genlab.utils.errors import CheckpointError
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """torch.load with weights_only=True: a checkpoint never runs code when it is read."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(str(p.relative_to(path)) for p in path.rglob("*.ckpt"))[:3]
+        hint = f"; it holds {', '.join(found)}" if found else "; it holds no .ckpt file"
+        raise CheckpointError(f"ckpt_path={path} is a directory, not a checkpoint file{hint}")
     if not path.is_file():
         raise CheckpointError(f"ckpt_path={path} does not exist")
     try:

@@ -3,7 +3,6 @@ truncated `last.ckpt`; the previous checkpoint stays until the new one is comple
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +10,14 @@ import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from genlab.utils.errors import CheckpointError
+from genlab.utils.io import temp_file_beside
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        fd, tmp = temp_file_beside(path.parent, path.name, ".partial")
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(checkpoint, f)

@@ -19,3 +19,7 @@ class DivergenceError(GenlabError, FloatingPointError):
 
 class CheckpointError(GenlabError, ValueError):
     """A checkpoint is corrupted or belongs to another family or data shape."""
+
+
+class InterruptedRun(GenlabError):
+    """A signal stopped the run; its last.ckpt was written and it resumes in its run dir."""

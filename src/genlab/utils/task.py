@@ -13,8 +13,9 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from genlab.utils.errors import GenlabError
+from genlab.utils.errors import GenlabError, InterruptedRun
 from genlab.utils.io import write_json
+from genlab.utils.run_dir import holds_a_run, write_run_record
 
 log = logging.getLogger("genlab")
 
@@ -49,12 +50,18 @@ def run_task(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig, name
     """Run `task`; turn user errors into one line and a non-zero exit (single run) or a
     recorded failure that lets the sweep go on (multirun)."""
     try:
+        out = Path(cfg.paths.output_dir)
+        if not holds_a_run(out, SETUP_ONLY):  # a dir with a run in it gets its record once the new run is accepted
+            write_run_record(cfg, out)
         return task(cfg)
     except Exception as err:  # noqa: BLE001 - every failure is reported, user errors in one line
         message = user_message(err)
         if message is None:
             message = f"{type(err).__name__}: {err}"
             log.error("".join(traceback.format_exception(err)))
+        if isinstance(err, InterruptedRun):  # the whole process was asked to stop: no further sweep jobs
+            print(f"{name}: {message}", file=sys.stderr)
+            sys.exit(128 + 15)
         if is_multirun():
             out = Path(cfg.paths.output_dir)
             write_json(out / "metrics.json", {"status": "failed", "error": message})

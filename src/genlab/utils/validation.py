@@ -15,6 +15,16 @@ PRECISIONS = (
 )  # fmt: skip
 GPU_ONLY_PRECISIONS = ("16-true", "transformer-engine", "transformer-engine-float16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+DEVICES = ("auto", "cpu", "cuda")
+MAX_SAMPLES = 1_000_000
+# Every family's size knobs (where the model config has them) and their upper bounds.
+SIZE_KNOBS = {
+    "latent_dim": 1 << 16, "hidden": 1 << 16, "d_model": 1 << 16, "n_layers": 1024, "n_heads": 1024,
+    "components": 1024, "kernel": 1024, "num_timesteps": 100_000, "base_channels": 1 << 14,
+    "num_res_blocks": 64, "sampling_steps": 100_000, "ode_steps": 100_000, "num_scales": 16,
+    "steps_per_scale": 1024, "n_critic": 1000, "iwae_k": 1 << 16, "vlb_timesteps": 100_000,
+}  # fmt: skip
+NULLABLE_KNOBS = ("vlb_timesteps",)  # null: all T timesteps
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -25,9 +35,43 @@ def validate_config(cfg: DictConfig) -> None:
     threads = cfg.get("torch_threads")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"torch_threads={threads!r} is invalid: must be a positive integer or null")
+    check_seed(cfg)
+    if "model" in cfg:
+        for key, upper in SIZE_KNOBS.items():
+            if key in cfg.model and not (key in NULLABLE_KNOBS and cfg.model[key] is None):
+                check_count(f"model.{key}", cfg.model[key], upper)
+    if "data" in cfg:
+        for key in ("batch_size", "eval_batch_size"):
+            if cfg.data.get(key) is not None:
+                check_count(f"data.{key}", cfg.data[key], 1 << 20)
+
+
+def check_seed(cfg: DictConfig) -> None:
     seed = cfg.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed={seed!r} is invalid: must be a non-negative integer or null")
+
+
+def validate_task(cfg: DictConfig) -> None:
+    """The keys genlab-eval and genlab-sample take, where present."""
+    check_seed(cfg)
+    for key, upper, nullable in (("num_samples", MAX_SAMPLES, False), ("sample_batch_size", 1 << 20, False), ("limit_batches", 1 << 31, True)):
+        if key in cfg and not (nullable and cfg[key] is None):
+            check_count(key, cfg[key], upper, "or null" if nullable else "")
+    device = cfg.get("device")
+    if device is not None:
+        if device not in DEVICES:
+            raise ConfigError(f"device={device!r} is unknown; valid: {', '.join(DEVICES)}")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device=cuda but this machine has no CUDA GPU; valid here: auto, cpu")
+
+
+def check_count(key: str, value: object, upper: int, alternative: str = "") -> None:
+    """A size: an integer from 1 to `upper` (a bound far above any sane value, so that a typo
+    like 1e12 or an extra digit is caught before it allocates)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
+        extra = f" {alternative}" if alternative else ""
+        raise ConfigError(f"{key}={value!r} is invalid: must be an integer from 1 to {upper}{extra}")
 
 
 def _validate_trainer(trainer: DictConfig) -> None:
