@@ -18,6 +18,7 @@ from genlab import eval as eval_cli
 from genlab import report as report_cli
 from genlab import sample as sample_cli
 from genlab import train as train_cli
+from genlab.data.sources import FASHION_MNIST_FILES
 from genlab.train import train
 from genlab.utils.config import compose
 
@@ -51,6 +52,11 @@ def world(tmp_path_factory) -> dict[str, Path]:
     np.save(files["cube_npy"], np.zeros((20, 3, 2)))
     files["empty_dir"] = root / "empty_dir"
     files["empty_dir"].mkdir()
+    files["corrupt_data"] = root / "corrupt_data"
+    raw = files["corrupt_data"] / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in FASHION_MNIST_FILES:  # there, but not IDX files
+        (raw / name).write_bytes(b"not an idx file" * 10)
     return files
 
 
@@ -127,6 +133,7 @@ CATALOGUE = [
     ("train", ["model=flow", "model.num_scales=0"], "model.num_scales=0 is invalid"),
     # genlab-train: data that is absent or malformed
     ("train", ["data=mnist", "data.download=false", "paths.data_dir={empty_dir}"], "data.source=mnist: not found under"),
+    ("train", ["data=fashion_mnist", "paths.data_dir={corrupt_data}"], "data.source=fashion_mnist: the files under {corrupt_data} are there but unreadable"),
     ("train", ["data=moons", "data.num_train=0"], "num_train"),
     ("train", ["data=vector_file", "data.path={root}/missing.csv"], "missing.csv'"),
     ("train", ["data=vector_file", "data.path={nan_csv}"], "nan.csv"),
@@ -207,3 +214,20 @@ def test_bad_input(world, tmp_path, monkeypatch, entry, args, expected):
     assert list(tmp_path.glob("logs/*/runs/*")) == []  # no run dir left behind
     assert digest(world["run"]) == before  # the finished run is untouched
     assert not (world["empty_dir"] / "report").exists()
+
+
+def test_genlab_root_that_cannot_hold_runs_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLAB_ROOT", "/proc/genlab")
+    monkeypatch.chdir(tmp_path)
+    code, stderr = cli("train", [])
+    assert code == 1 and "Traceback" not in stderr
+    (line,) = [line for line in stderr.splitlines() if "error" in line]
+    assert line.startswith("genlab-train: error: hydra.run.dir=/proc/genlab/logs/train/runs/") and "cannot be created (/proc is not a writable folder)" in line
+
+
+@pytest.mark.parametrize("entry,unused", [("eval", ["model:", "trainer:", "hparams_search:"]), ("sample", ["model:", "trainer:", "logger:"])])
+def test_help_lists_only_what_the_cli_reads(entry, unused, capsys):
+    code, _ = cli(entry, ["--help"])
+    out = capsys.readouterr().out
+    assert code == 0 and f"genlab-{entry}:" in out and "ckpt_path" in out
+    assert not any(group in out.split("== Config")[0] for group in unused), out

@@ -69,8 +69,7 @@ def _torchvision(name: str, cls_name: str, root: Path, download: bool, hint: str
         try:
             ds = cls(str(root), train=train, download=download)
         except Exception as err:  # torchvision raises RuntimeError offline, URLError mid-download
-            if "not found" not in str(err).lower() and not download:
-                # The files are there (torchvision checks that first) but do not parse.
+            if _files_present(cls, root):  # so nothing was fetched: they are there but do not parse
                 detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 raise DataUnavailableError(
                     f"data.source={name}: the files under {root} are there but unreadable ({detail}); "
@@ -82,6 +81,16 @@ def _torchvision(name: str, cls_name: str, root: Path, download: bool, hint: str
         images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
         splits[split] = (images.contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64))
     return splits
+
+
+def _files_present(cls: type, root: Path) -> bool:
+    """Whether torchvision's files for `cls` are all on disk (MNIST-style raw IDX files, or
+    CIFAR's extracted folder)."""
+    names = [Path(url).name.removesuffix(".gz") for url, _ in getattr(cls, "resources", [])]
+    if names:
+        return all((root / cls.__name__ / "raw" / name).is_file() for name in names)
+    folder = getattr(cls, "base_folder", None)
+    return folder is not None and (root / folder).is_dir()
 
 
 def _load_mnist(data_dir: Path, download: bool) -> dict[str, Split]:
