@@ -133,8 +133,8 @@ def test_wandb_goes_offline_without_a_key_and_respects_wandb_mode(monkeypatch, t
 
 def test_a_resumed_run_continues_its_dashboard_runs(tmp_path, monkeypatch):
     """Stopped after one epoch and resumed in its run dir for a second: MLflow has one run whose
-    loss history spans both epochs, wandb reopens the same run id, TensorBoard's folder holds
-    both processes' event files."""
+    history spans both epochs, wandb reopens the same run id, TensorBoard's folder holds both
+    processes' event files."""
     from mlflow.tracking import MlflowClient
 
     from genlab.utils.config import compose
@@ -150,6 +150,8 @@ def test_a_resumed_run_continues_its_dashboard_runs(tmp_path, monkeypatch):
     (run,) = client.search_runs([experiment.experiment_id])
     epochs_logged = {int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch")}
     assert epochs_logged == {0, 1}
+    # One offline dir per process, named by start second and run id (one dir when both
+    # started within a second): whatever their number, they carry one id.
     ids = {p.name.rsplit("-", 1)[1] for p in (out / "wandb").glob("offline-run-*")}
-    assert len(list((out / "wandb").glob("offline-run-*"))) == 2 and len(ids) == 1
+    assert len(ids) == 1
     assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 2

@@ -39,7 +39,7 @@ def one_thread():
 
 
 def perturbed(module: torch.nn.Module, scale: float = 0.1) -> torch.nn.Module:
-    """float64, every parameter moved off its initial value: coupling nets start at the
+    """float64, every parameter moved off its initial value: Glow's couplings start at the
     identity (zero last layer), which would pass any inverse or log-det check."""
     module = module.double()
     with torch.no_grad():
