@@ -40,7 +40,7 @@ def zuko_nll(make, dm: VectorDataModule, seconds: float) -> tuple[float, int]:
         steps += 1
     with torch.no_grad():
         nll = -flow().log_prob(dm.splits["test"].data).mean().item() / 2
-    return nll + dm.log_std_jacobian / 2, steps
+    return nll + dm.log_scale_jacobian / 2, steps
 
 
 def genlab_nll(overrides: list[str], data: str, root: Path, seconds: float) -> tuple[float, int]:
@@ -54,7 +54,7 @@ def genlab_nll(overrides: list[str], data: str, root: Path, seconds: float) -> t
     model, _ = load_model(root / "flow" / "checkpoints" / "last.ckpt")
     with torch.no_grad():
         nll = model.per_dim(model.nll(dm.splits["test"].data)).mean().item()
-    return nll + dm.log_std_jacobian / 2, metrics["global_step"]
+    return nll + dm.log_scale_jacobian / 2, metrics["global_step"]
 
 
 def main() -> None:
@@ -67,7 +67,7 @@ def main() -> None:
     for data in args.data:
         dm = VectorDataModule(source=data)
         dm.setup()
-        floor = dm.reference_entropy_per_dim + dm.log_std_jacobian / 2
+        floor = dm.reference_entropy_per_dim + dm.log_scale_jacobian / 2
         for name, (overrides, make) in ARCHITECTURES.items():
             with tempfile.TemporaryDirectory() as tmp:
                 ours, our_steps = genlab_nll(overrides, data, Path(tmp), args.seconds)

@@ -58,8 +58,8 @@ def test_standardised_with_train_statistics_and_round_trips() -> None:
     raw = sample_toy("checkerboard", 2000, np.random.default_rng([0, 0]))
     back = dm.to_data_units(dm.to_model_input(train)).double().numpy()
     np.testing.assert_allclose(back, raw, atol=1e-5)
-    assert dm.log_std_jacobian == pytest.approx(float(np.log(raw.std(0)).sum()), rel=1e-6)
-    per_dim = (np.log(32) - dm.log_std_jacobian) / 2
+    assert dm.log_scale_jacobian == pytest.approx(float(np.log(raw.std(0)).sum()), rel=1e-6)
+    per_dim = (np.log(32) - dm.log_scale_jacobian) / 2
     assert dm.reference_entropy_per_dim == pytest.approx(per_dim)
     assert dm.reference_entropy_stderr_per_dim == 0.0
     assert VectorDataModule("moons", **SMALL).reference_entropy_per_dim is None
@@ -86,7 +86,7 @@ def test_file_source_with_header_and_constant_column(tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_table(tmp_path / "t.csv"), rows)
     dm = VectorDataModule("file", path=str(tmp_path / "t.csv"), shape=[3])
     dm.setup()
-    assert dm.std[2] == 1.0 and torch.isfinite(dm.splits["train"].data).all()
+    assert dm.scale[2] == 1.0 and torch.isfinite(dm.splits["train"].data).all()
     every = torch.cat([dm.to_data_units(s.data) for s in dm.splits.values()]).double().numpy()
     assert len(every) == 40  # the splits partition the rows
     np.testing.assert_allclose(np.sort(every, axis=0), np.sort(rows, axis=0), atol=1e-5)

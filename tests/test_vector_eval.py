@@ -67,7 +67,7 @@ def test_flow_on_moons_evaluates_with_every_vector_metric(make_cfg, checkpoints)
     train_split, test = datamodule.splits["train"].data, datamodule.splits["test"].data
     with torch.no_grad():  # the exact flow likelihood of the test split, nats/dim
         assert on_disk["test/nll"] == pytest.approx(float(-model.log_prob(test).mean()) / 2, abs=1e-4)
-    jacobian = float(torch.log(datamodule.std.double()).sum()) / 2
+    jacobian = float(torch.log(datamodule.scale.double()).sum()) / 2
     assert on_disk["data/log_std_jacobian_per_dim"] == pytest.approx(jacobian, rel=1e-6)
     gaussian = float(-fitted_gaussian(train_split).log_prob(test.double()).mean()) / 2
     assert on_disk["reference/gaussian_nll"] == pytest.approx(gaussian, rel=1e-6)

@@ -51,9 +51,9 @@ def vector_evaluation(
 
     dims = math.prod(datamodule.shape)
     train, test = datamodule.splits["train"].data, datamodule.splits["test"].data
-    rows: dict[str, Any] = {"data/log_std_jacobian_per_dim": datamodule.log_std_jacobian / dims}
+    rows: dict[str, Any] = {"data/log_std_jacobian_per_dim": datamodule.log_scale_jacobian / dims}
     if "test/nll" in metrics:  # nats/dim of the standardised data, and in the data's own units
-        rows["test/nll_data_units"] = metrics["test/nll"] + datamodule.log_std_jacobian / dims
+        rows["test/nll_data_units"] = metrics["test/nll"] + datamodule.log_scale_jacobian / dims
     if reference:
         gaussian = fitted_gaussian(train)
         rows["reference/gaussian_nll"] = float(-gaussian.log_prob(test.double()).mean()) / dims

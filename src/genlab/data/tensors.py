@@ -16,6 +16,9 @@ resumable mid-epoch; evaluation: a DataLoader over `__getitems__`), never
 sample by sample.
 """
 
+import math
+
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
@@ -24,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from genlab.data.loader import EpochBatches
 from genlab.utils.errors import ConfigError
 
-MODALITIES = ("image", "vector")
+MODALITIES = ("image", "vector", "sequence")
 
 
 class TensorSplit(Dataset):
@@ -132,6 +135,48 @@ class TensorDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+
+class AffineDataModule(TensorDataModule):
+    """Continuous data stored normalised by a per-channel affine map fitted on the train
+    split, stored = (data - offset) / scale (vectors: standardised; sequences: min-max to
+    [0, 1]). Subclasses set `offset` and `scale` in `setup`."""
+
+    offset: Tensor | None = None
+    scale: Tensor | None = None
+
+    def _stats(self) -> tuple[Tensor, Tensor]:
+        """The train split's offset and scale, computing the splits first if no one has yet."""
+        self.setup()
+        assert self.offset is not None and self.scale is not None
+        return self.offset, self.scale
+
+    def to_model_input(self, data: Tensor) -> Tensor:
+        """Stored splits are already normalised: only the dtype may need fixing."""
+        return data.float()
+
+    def to_data_units(self, x: Tensor) -> Tensor:
+        """Normalised samples -> the data's own units (the inverse affine map)."""
+        offset, scale = self._stats()
+        return x * scale.to(x.device, x.dtype) + offset.to(x.device, x.dtype)
+
+    @property
+    def log_scale_jacobian(self) -> float:
+        """The sum of log scale over every dimension of one example, in nats: add it to a
+        normalised-data NLL (total, not per dim) to get the NLL in data units."""
+        scale = self._stats()[1].double()
+        repeats = math.prod(self.shape) // scale.numel()  # sequences: one scale per channel, T steps
+        return float(repeats * torch.log(scale).sum())
+
+
+def carve_splits(n: int, split_seed: int, test_fraction: float, val_fraction: float) -> dict[str, np.ndarray]:
+    """Indices of test (first), val and train rows of an n-row array under a seeded
+    permutation; at least one row each, so even a tiny file has every split."""
+    perm = np.random.default_rng(split_seed).permutation(n)
+    n_test = max(1, int(n * test_fraction))
+    n_val = max(1, int((n - n_test) * val_fraction))
+    test, val, train = np.split(perm, [n_test, n_test + n_val])
+    return {"train": train, "val": val, "test": test}
 
 
 def check_positive_int(name: str, value: object) -> None:

@@ -3,15 +3,20 @@
 Every split is standardised with the TRAIN split's per-dimension mean and std, so every
 family sees zero-mean unit-scale inputs whatever the raw units. The map is affine, so a
 density on the standardised data converts exactly: NLL in data units = NLL standardised
-+ sum(log std) (`log_std_jacobian`).
++ sum(log std) (`log_scale_jacobian`).
 """
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from genlab.data.tabular import TABULAR_SOURCES, load_bundled, load_table
-from genlab.data.tensors import TensorDataModule, TensorSplit, check_fraction, check_positive_int
+from genlab.data.tensors import (
+    AffineDataModule,
+    TensorSplit,
+    carve_splits,
+    check_fraction,
+    check_positive_int,
+)
 from genlab.data.toy2d import TOY_SOURCES, reference_entropy, sample_toy
 from genlab.utils.errors import ConfigError
 
@@ -19,7 +24,7 @@ VECTOR_SOURCES = (*TOY_SOURCES, *TABULAR_SOURCES, "file")
 _SPLITS = ("train", "val", "test")
 
 
-class VectorDataModule(TensorDataModule):
+class VectorDataModule(AffineDataModule):
     """Fixed, seeded, standardised train/val/test splits of one vector source."""
 
     modality = "vector"
@@ -77,8 +82,6 @@ class VectorDataModule(TensorDataModule):
             self.table = load_bundled(source)
         self.shape = (2,) if self.table is None else (self.table.shape[1],)
         self.check_spec(shape, levels, modality)
-        self.mean: Tensor | None = None
-        self.std: Tensor | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -90,8 +93,8 @@ class VectorDataModule(TensorDataModule):
         # just centres it, and adds log 1 = 0 to the Jacobian. Compared exactly (max == min)
         # because a float std of equal values can come out tiny but non-zero.
         std = np.where(train.max(axis=0) == train.min(axis=0), 1.0, std)
-        self.mean = torch.as_tensor(mean, dtype=torch.float32)
-        self.std = torch.as_tensor(std, dtype=torch.float32)
+        self.offset = torch.as_tensor(mean, dtype=torch.float32)
+        self.scale = torch.as_tensor(std, dtype=torch.float32)
         self.splits = {
             name: TensorSplit(
                 torch.from_numpy(((rows - mean) / std).astype(np.float32)),
@@ -111,34 +114,8 @@ class VectorDataModule(TensorDataModule):
         }
 
     def _table_splits(self, table: np.ndarray) -> dict[str, np.ndarray]:
-        """Test first, then val from the rest, like the image pools; at least one row each,
-        so even a 10-row table has every split."""
-        perm = np.random.default_rng(self.hparams.split_seed).permutation(len(table))
-        n_test = max(1, int(len(table) * self.hparams.test_fraction))
-        n_val = max(1, int((len(table) - n_test) * self.hparams.val_fraction))
-        test, val, train = np.split(perm, [n_test, n_test + n_val])
-        return {"train": table[train], "val": table[val], "test": table[test]}
-
-    def _stats(self) -> tuple[Tensor, Tensor]:
-        """The train mean and std, computing the splits first if no one has yet."""
-        self.setup()
-        assert self.mean is not None and self.std is not None
-        return self.mean, self.std
-
-    def to_model_input(self, data: Tensor) -> Tensor:
-        """Stored splits are already standardised: only the dtype may need fixing."""
-        return data.float()
-
-    def to_data_units(self, x: Tensor) -> Tensor:
-        """Standardised samples -> the data's raw units (the inverse affine map)."""
-        mean, std = self._stats()
-        return x * std.to(x.device, x.dtype) + mean.to(x.device, x.dtype)
-
-    @property
-    def log_std_jacobian(self) -> float:
-        """sum(log std) in nats: add it to a standardised-data NLL (total, not per dim) to get
-        the NLL in data units."""
-        return float(torch.log(self._stats()[1].double()).sum())
+        hp = self.hparams
+        return {name: table[rows] for name, rows in carve_splits(len(table), hp.split_seed, hp.test_fraction, hp.val_fraction).items()}
 
     @property
     def reference_entropy_per_dim(self) -> float | None:
@@ -147,7 +124,7 @@ class VectorDataModule(TensorDataModule):
         ref = reference_entropy(self.source) if self.source in TOY_SOURCES else None
         if ref is None:
             return None
-        return (ref[0] - self.log_std_jacobian) / self.shape[0]
+        return (ref[0] - self.log_scale_jacobian) / self.shape[0]
 
     @property
     def reference_entropy_stderr_per_dim(self) -> float | None:

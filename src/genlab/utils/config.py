@@ -71,6 +71,15 @@ def _table_shape(path: str | None) -> list[int] | None:
     return [int(load_table(path).shape[1])]
 
 
+def _sequence_shape(path: str | None) -> list[int] | None:
+    """`data.shape` [T, C] of a user's sequence file, read from the file."""
+    if path is None:
+        return None
+    from genlab.data.sequences import load_sequences
+
+    return [int(n) for n in load_sequences(path).shape[1:]]
+
+
 def register_resolvers() -> None:
     """Resolvers used by the config tree; use_cache keeps a run's unique id stable."""
     if not OmegaConf.has_resolver("genlab.uid"):
@@ -85,6 +94,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("genlab.likelihood_metric", lambda levels: "val/bpd" if levels is not None else "val/nll")
     if not OmegaConf.has_resolver("genlab.table_shape"):
         OmegaConf.register_new_resolver("genlab.table_shape", _table_shape)
+    if not OmegaConf.has_resolver("genlab.sequence_shape"):
+        OmegaConf.register_new_resolver("genlab.sequence_shape", _sequence_shape)
     if not OmegaConf.has_resolver("genlab.run_name"):
         OmegaConf.register_new_resolver("genlab.run_name", _run_name)
 

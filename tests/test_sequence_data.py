@@ -1,0 +1,102 @@
+"""Sequence data: TimeGAN's sines, a user's .npy/.csv, per-channel [0, 1] normalisation."""
+
+import hydra
+import numpy as np
+import pytest
+import torch
+
+from genlab.data.sequences import SequenceDataModule, load_sequences, sines
+from genlab.utils.config import compose
+from genlab.utils.errors import ConfigError, DataUnavailableError
+
+
+def test_sines_follow_timegans_generator():
+    x = sines(2000, 24, 5, np.random.default_rng(0))
+    assert x.shape == (2000, 24, 5) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    # x_0 = (sin(phase) + 1) / 2 with phase ~ U(0, 0.1): the start lies in [0.5, 0.55]
+    assert 0.5 <= x[:, 0].min() and x[:, 0].max() <= (np.sin(0.1) + 1) / 2 + 1e-6
+    # slow waves: f t + phase stays below 2.4 rad, so no sequence passes a second crest
+    steps = np.diff(x, axis=1)
+    assert ((steps[:, 1:] <= 1e-6) | (steps[:, :-1] >= -1e-6)).all(), "a sequence rose again after falling"
+
+
+@pytest.mark.parametrize("config,shape", [("sines", [24, 5]), ("sines_small", [10, 1])])
+def test_sine_configs_give_fixed_normalised_splits(tmp_path, config, shape):
+    cfg = compose([f"data={config}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}"])
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.setup()
+    assert list(dm.shape) == shape and dm.modality == "sequence" and dm.levels is None
+    train = dm.splits["train"].data
+    assert train.shape[1:] == tuple(shape)
+    assert torch.allclose(train.amin(dim=(0, 1)), torch.zeros(shape[1])) and torch.allclose(train.amax(dim=(0, 1)), torch.ones(shape[1]))
+    again = hydra.utils.instantiate(cfg.data, _convert_="all")
+    again.setup()
+    assert torch.equal(again.splits["test"].data, dm.splits["test"].data)  # seeded
+    assert not torch.equal(dm.splits["val"].data[:10], dm.splits["test"].data[:10])  # own streams
+
+
+def test_normalisation_round_trips_to_the_files_units(tmp_path):
+    rng = np.random.default_rng(1)
+    raw = (rng.normal(size=(40, 7, 3)) * [1.0, 10.0, 0.1] + [0.0, 100.0, -5.0]).astype(np.float32)
+    path = tmp_path / "seqs.npy"
+    np.save(path, raw)
+    dm = SequenceDataModule(source="file", path=str(path))
+    dm.setup()
+    assert dm.shape == (7, 3)
+    every = torch.cat([dm.splits[s].data for s in ("train", "val", "test")])
+    back = dm.to_data_units(every).numpy()
+    assert np.allclose(np.sort(back.reshape(-1)), np.sort(raw.reshape(-1)), atol=1e-4)
+    train = dm.to_data_units(dm.splits["train"].data).numpy()
+    scale = train.max(axis=(0, 1)) - train.min(axis=(0, 1))  # the train split's range per channel
+    assert dm.log_scale_jacobian == pytest.approx(7 * float(np.log(scale).sum()), rel=1e-4)
+
+
+def test_a_csv_of_steps_reads_into_sequences(tmp_path):
+    path = tmp_path / "steps.csv"
+    lines = ["id,a,b"] + [f"s{i},{i + t},{-t}" for i in range(4) for t in range(5)]
+    path.write_text("\n".join(lines) + "\n")
+    array = load_sequences(path)
+    assert array.shape == (4, 5, 2)
+    assert array[2, 3].tolist() == [5.0, -3.0]
+
+
+def bad_files(tmp_path):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,a\n" + "".join(f"x,{t}\n" for t in range(5)) + "".join(f"y,{t}\n" for t in range(4)) + "z,1\nz,2\nz,3\nz,4\nz,5\n")
+    text = tmp_path / "text.csv"
+    text.write_text("id,a\nx,1\nx,oops\n")
+    nan = tmp_path / "nan.npy"
+    values = np.zeros((5, 4, 2))
+    values[3, 2, 1] = np.nan
+    np.save(nan, values)
+    flat = tmp_path / "flat.npy"
+    np.save(flat, np.zeros(12))
+    txt = tmp_path / "seqs.txt"
+    txt.write_text("1 2 3")
+    return [
+        (tmp_path / "missing.npy", DataUnavailableError, "missing.npy': no such file"),
+        (ragged, ConfigError, "has sequences of different lengths (id 'y': 4 steps, id 'x': 5); crop or pad them to one length"),
+        (text, ConfigError, "row 3, column 'a': 'oops' is not a number"),
+        (nan, ConfigError, "holds a non-finite value at sequence 3, step 2, channel 1"),
+        (flat, ConfigError, "has shape (12,), expected (N, T, C) or (N, T)"),
+        (txt, ConfigError, "has unsupported extension '.txt'; valid: .npy, .csv"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_bad_sequence_files_are_one_line(tmp_path, case):
+    path, error, message = bad_files(tmp_path)[case]
+    with pytest.raises(error) as info:
+        SequenceDataModule(source="file", path=str(path))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_sequence_file_config_reads_its_shape_from_the_file(tmp_path):
+    path = tmp_path / "seqs.npy"
+    np.save(path, np.random.default_rng(0).random((30, 12)))
+    cfg = compose(["data=sequence_file", f"data.path={path}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}"])
+    assert list(cfg.data.shape) == [12, 1]
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.setup()
+    assert dm.splits["train"].data.shape[1:] == (12, 1)
