@@ -141,6 +141,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         model, checkpoint = load_model(cfg.ckpt_path, map_location=device, trusted_packages=tuple(cfg.get("trusted_packages") or ()))
         model.configure_runtime(**(cfg.get("sampler") or {}))
         datamodule = datamodule_from_checkpoint(checkpoint, cfg.paths.data_dir)
+        if datamodule.modality == "sequence" and cfg.sample_quality:
+            raise ConfigError(
+                "sample_quality=true: sequence sample-quality metrics (discriminative, predictive, context-FID) "
+                "are not in genlab yet; sample_quality=false gives the test NLL"
+            )
         loggers = instantiate_group(cfg.get("logger"))
     except BaseException:
         remove_if_setup_only(out)

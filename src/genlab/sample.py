@@ -1,8 +1,9 @@
 """genlab-sample ckpt_path=... num_samples=64: a picture and an .npz of samples.
 
 Images: a PNG grid and the samples as uint8 levels. Vectors: a scatter beside held-out test
-points (with the model's log-density for 2-D data) and the samples in the data's own units
-(the standardisation inverted), as `samples` in the .npz."""
+points (with the model's log-density for 2-D data); sequences: line plots over held-out
+ones; both with the samples in the data's own units (the normalisation inverted), as
+`samples` in the .npz."""
 
 import logging
 from pathlib import Path
@@ -44,6 +45,15 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
         torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     grid_path, npz_path = out / "samples.png", out / "samples.npz"
+    if model.modality == "sequence":
+        from genlab.pictures.sequences import line_grid
+
+        with torch.no_grad():
+            samples = model.sample(cfg.num_samples).float().cpu()
+        line_grid(datamodule.splits["test"].data, samples, path=grid_path)
+        np.savez_compressed(npz_path, samples=datamodule.to_data_units(samples).numpy())
+        log.info(f"wrote {grid_path} and {npz_path}")
+        return {"grid": str(grid_path), "npz": str(npz_path), "num_samples": cfg.num_samples}
     if model.modality != "image":
         from genlab.eval_vectors import log_density_of
         from genlab.pictures.vectors import scatter_panel

@@ -1,6 +1,7 @@
 """Writes a picture of `model.sample()` into the run dir and sends it to the loggers: an image
 grid for images; for vectors a scatter of samples beside held-out points (and, for 2-D data
-and a model with a likelihood, its log-density as a heat map)."""
+and a model with a likelihood, its log-density as a heat map); for sequences line plots of
+generated sequences over held-out ones."""
 
 from pathlib import Path
 
@@ -49,14 +50,19 @@ class SampleGrid(pl.Callback):
         was_training = pl_module.training
         pl_module.eval()
         datamodule = trainer.datamodule
-        vectors = getattr(datamodule, "modality", "image") == "vector"
+        modality = getattr(datamodule, "modality", "image")
+        vectors = modality == "vector"
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"{name}.png"
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(self.seed)
             samples = pl_module.sample(self.num_points if vectors else self.num_samples).float()
-            if vectors:
+            if modality == "sequence":
+                from genlab.pictures.sequences import line_grid
+
+                picture = line_grid(datamodule.splits["val"].data, samples.cpu(), path=path, title=name)
+            elif vectors:
                 from genlab.eval_vectors import log_density_of
                 from genlab.pictures.vectors import scatter_panel
 

@@ -24,6 +24,7 @@ from genlab.nets.couplings import CouplingFlow
 from genlab.nets.glow import Glow
 from genlab.nets.mlp import MADE, TimeMLP, VectorCritic, VectorDecoder, VectorEncoder
 from genlab.nets.pixelcnn import raster_pixelcnn
+from genlab.nets.recurrent import RecurrentAR
 from genlab.nets.transformer import RasterTransformer
 from genlab.nets.unet import UNet
 from genlab.utils.errors import ConfigError
@@ -55,7 +56,11 @@ DEFAULTS: dict[str, dict[str, Net]] = {
     "vae.decoder": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder)},
     "gan.generator": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder)},
     "gan.discriminator": {"image": Net(conv_critic, ("hidden", "spectral")), "vector": Net(VectorCritic, ("spectral",))},
-    "ar.net": {"image": Net(RasterTransformer, ("d_model", "n_layers", "n_heads", "dropout")), "vector": Net(MADE)},
+    "ar.net": {
+        "image": Net(RasterTransformer, ("d_model", "n_layers", "n_heads", "dropout")),
+        "vector": Net(MADE),
+        "sequence": Net(RecurrentAR, ("hidden", "n_layers")),
+    },
     "flow.transform": {
         "image": Net(Glow, ("num_scales", "steps_per_scale", "hidden", "coupling")),
         "vector": Net(CouplingFlow, ("coupling",)),
@@ -68,6 +73,8 @@ NAMED: dict[str, dict[str, Net]] = {
         "transformer": DEFAULTS["ar.net"]["image"],
         "pixelcnn": Net(raster_pixelcnn, ("hidden", "n_layers", "kernel")),
         "made": DEFAULTS["ar.net"]["vector"],
+        "gru": DEFAULTS["ar.net"]["sequence"],
+        "lstm": Net(RecurrentAR, ("hidden", "n_layers"), {"cell": "lstm"}),
     },
 }
 
