@@ -150,8 +150,8 @@ def test_a_resumed_run_continues_its_dashboard_runs(tmp_path, monkeypatch):
     (run,) = client.search_runs([experiment.experiment_id])
     epochs_logged = {int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch")}
     assert epochs_logged == {0, 1}
-    # One offline dir per process, named by start second and run id (one dir when both
-    # started within a second): whatever their number, they carry one id.
-    ids = {p.name.rsplit("-", 1)[1] for p in (out / "wandb").glob("offline-run-*")}
+    # One offline dir per process, offline-run-<start second>-<run id>, with "-1" appended
+    # when both started within the same second: they carry one id.
+    ids = {p.name.split("-")[3] for p in (out / "wandb").glob("offline-run-*")}
     assert len(ids) == 1
     assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 2
