@@ -45,31 +45,26 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
         torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     grid_path, npz_path = out / "samples.png", out / "samples.npz"
-    if model.modality == "sequence":
-        from genlab.pictures.sequences import line_grid
-
+    if model.modality != "image":  # continuous data: a picture beside held-out data, samples in data units
         with torch.no_grad():
             samples = model.sample(cfg.num_samples).float().cpu()
-        line_grid(datamodule.splits["test"].data, samples, path=grid_path)
-        np.savez_compressed(npz_path, samples=datamodule.to_data_units(samples).numpy())
-        log.info(f"wrote {grid_path} and {npz_path}")
-        return {"grid": str(grid_path), "npz": str(npz_path), "num_samples": cfg.num_samples}
-    if model.modality != "image":
-        from genlab.eval_vectors import log_density_of
-        from genlab.pictures.vectors import scatter_panel
+        if model.modality == "sequence":
+            from genlab.pictures.sequences import line_grid
 
-        with torch.no_grad():
-            samples = model.sample(cfg.num_samples).float().cpu()
-        density = log_density_of(model) if model.has_likelihood and samples[0].numel() == 2 else None
-        scatter_panel(datamodule.splits["test"].data[: cfg.num_samples], samples, density, path=grid_path)
+            line_grid(datamodule.splits["test"].data, samples, path=grid_path)
+        else:
+            from genlab.eval_vectors import log_density_of
+            from genlab.pictures.vectors import scatter_panel
+
+            density = log_density_of(model) if model.has_likelihood and samples[0].numel() == 2 else None
+            scatter_panel(datamodule.splits["test"].data[: cfg.num_samples], samples, density, path=grid_path)
         np.savez_compressed(npz_path, samples=datamodule.to_data_units(samples).numpy())
-        log.info(f"wrote {grid_path} and {npz_path}")
-        return {"grid": str(grid_path), "npz": str(npz_path), "num_samples": cfg.num_samples}
-    with torch.no_grad():
-        images = model.sample(cfg.num_samples).float().clamp(0, 1).cpu()
-    save_image(make_grid(upscale_for_viewing(images), nrow=int(cfg.num_samples**0.5 + 0.5), padding=1, pad_value=0.5), grid_path)
-    levels = model.levels
-    np.savez_compressed(npz_path, images=np.round(images.numpy() * (levels - 1)).astype(np.uint8), levels=levels)
+    else:
+        with torch.no_grad():
+            images = model.sample(cfg.num_samples).float().clamp(0, 1).cpu()
+        save_image(make_grid(upscale_for_viewing(images), nrow=int(cfg.num_samples**0.5 + 0.5), padding=1, pad_value=0.5), grid_path)
+        levels = model.levels
+        np.savez_compressed(npz_path, images=np.round(images.numpy() * (levels - 1)).astype(np.uint8), levels=levels)
     log.info(f"wrote {grid_path} and {npz_path}")
     return {"grid": str(grid_path), "npz": str(npz_path), "num_samples": cfg.num_samples}
 

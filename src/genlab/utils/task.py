@@ -49,8 +49,8 @@ def is_multirun() -> bool:
 def run_task(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig, name: str) -> dict[str, Any]:
     """Run `task`; turn user errors into one line and a non-zero exit (single run) or a
     recorded failure that lets the sweep go on (multirun)."""
+    out = Path(cfg.paths.output_dir)
     try:
-        out = Path(cfg.paths.output_dir)
         if not holds_a_run(out, SETUP_ONLY):  # a dir with a run in it gets its record once the new run is accepted
             write_run_record(cfg, out)
         return task(cfg)
@@ -63,7 +63,6 @@ def run_task(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig, name
             print(f"{name}: {message}", file=sys.stderr)
             sys.exit(128 + 15)
         if is_multirun():
-            out = Path(cfg.paths.output_dir)
             write_json(out / "metrics.json", {"status": "failed", "error": message})
             log.error(f"{name}: job {HydraConfig.get().job.num} failed: {message}")
             return {"status": "failed", "error": message}
