@@ -100,3 +100,60 @@ def test_a_sequence_file_config_reads_its_shape_from_the_file(tmp_path):
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
     dm.setup()
     assert dm.splits["train"].data.shape[1:] == (12, 1)
+
+
+@pytest.mark.parametrize(
+    ("config", "shape", "sizes"),
+    [("italy_power", (24, 1), (790, 87, 219)), ("japanese_vowels", (29, 12), (461, 51, 128)), ("basic_motions", (100, 6), (58, 6, 16))],
+)
+def test_ucr_uea_archives_load_offline_pooled_and_split(tmp_path, config, shape, sizes):
+    cfg = compose([f"data={config}", f"paths.root_dir={tmp_path}"])
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.setup()
+    assert dm.shape == shape
+    assert tuple(len(dm.splits[s].data) for s in ("train", "val", "test")) == sizes
+    train = dm.splits["train"].data
+    assert train.amin((0, 1)).tolist() == [0.0] * shape[1] and train.amax((0, 1)).tolist() == [1.0] * shape[1]
+
+
+def test_japanese_vowels_pads_by_holding_the_last_step_or_crops():
+    padded = SequenceDataModule(source="ucr", name="JapaneseVowels", ragged="pad")
+    cropped = SequenceDataModule(source="ucr", name="JapaneseVowels", ragged="crop")
+    assert padded.shape == (29, 12) and cropped.shape == (7, 12)
+    assert np.array_equal(padded.array[:, :7], cropped.array)
+    short = int(np.argmin([len(np.unique(seq, axis=0)) for seq in padded.array]))
+    assert (padded.array[short, -1] == padded.array[short, -2]).all()
+
+
+def test_long_series_windows_come_from_contiguous_blocks(tmp_path):
+    cfg = compose(["data=sunspots", "data.stride=1", f"paths.root_dir={tmp_path}"])
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.setup()
+    raw = {name: split.data * dm.scale + dm.offset for name, split in dm.splits.items()}
+    series = dm.series[:, 0]
+    # consecutive windows overlap by all but one step, and the first test window starts after the last val step
+    assert torch.allclose(raw["train"][1, :-1], raw["train"][0, 1:])
+    last_val_start = int(np.flatnonzero(np.isclose(series, float(raw["val"][-1, 0, 0])))[0])
+    first_test_start = int(np.flatnonzero(np.isclose(series, float(raw["test"][0, 0, 0])))[-1])
+    assert first_test_start >= last_val_start + 24
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"source": "ucr", "name": "Nope"}, "data.name='Nope' is not a UCR/UEA archive shipped with sktime; valid: "),
+        ({"source": "ucr"}, "data.name is required with data.source=ucr"),
+        ({"source": "ucr", "name": "GunPoint", "ragged": "trim"}, "data.ragged='trim' is unknown; valid: pad, crop"),
+        ({"source": "series", "name": "moon"}, "data.name='moon' is not a bundled long series; valid: sunspots, co2, nile, elnino"),
+    ],
+)
+def test_bad_archive_and_series_names_are_one_line(kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        SequenceDataModule(**kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_window_longer_than_a_split_block_is_one_line():
+    with pytest.raises(ConfigError, match=r"data.length=40: the val block of this series has \d+ steps, fewer than one window") as info:
+        SequenceDataModule(source="series", name="nile", length=40)
+    assert "\n" not in str(info.value)

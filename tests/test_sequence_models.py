@@ -1,5 +1,5 @@
-"""The recurrent AR over time series: causality, cached sampling, learning sines, and the
-CLIs on its checkpoint."""
+"""Families on time series: causality of the recurrent and transformer AR over time, cached
+sampling, flow invertibility, every family training on sines, and the CLIs on a checkpoint."""
 
 import math
 
@@ -9,16 +9,24 @@ import torch
 
 from genlab.eval import evaluate
 from genlab.models.autoregressive import Autoregressive
+from genlab.nets.couplings import CouplingFlow
 from genlab.nets.recurrent import RecurrentAR
+from genlab.nets.transformer import SequenceTransformer
 from genlab.sample import generate
 from genlab.train import train
 from genlab.utils.errors import ConfigError
 
+NETS = {
+    "gru": lambda: RecurrentAR((6, 2), params_per_dim=3, hidden=16, n_layers=2, cell="gru"),
+    "lstm": lambda: RecurrentAR((6, 2), params_per_dim=3, hidden=16, n_layers=2, cell="lstm"),
+    "transformer": lambda: SequenceTransformer((6, 2), params_per_dim=3, d_model=16, n_layers=2, n_heads=2),
+}
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_recurrent_ar_position_sees_only_earlier_positions(cell):
+
+@pytest.mark.parametrize("name", NETS)
+def test_ar_net_position_sees_only_earlier_positions(name):
     torch.manual_seed(0)
-    net = RecurrentAR((6, 2), params_per_dim=3, hidden=16, n_layers=2, cell=cell).double()
+    net = NETS[name]().double()
     x = torch.randn(4, 6, 2, dtype=torch.float64)
     base = net(x).flatten(2)
     for j in (0, 5, 11):
@@ -30,15 +38,60 @@ def test_recurrent_ar_position_sees_only_earlier_positions(cell):
             assert not torch.allclose(out[:, :, j + 1 :], base[:, :, j + 1 :]), "later positions ignore the change"
 
 
-def test_cached_and_uncached_sampling_agree():
+@pytest.mark.parametrize("net", ["gru", "transformer"])
+def test_cached_and_uncached_sampling_agree(net):
     torch.manual_seed(0)
-    model = Autoregressive([5, 2], None, net="gru", hidden=16, n_layers=2, components=3, modality="sequence").eval()
+    model = Autoregressive([5, 2], None, net=net, hidden=16, d_model=16, n_layers=2, n_heads=2, components=3, modality="sequence").eval()
     torch.manual_seed(1)
     cached = model.sample(8, use_kv_cache=True)
     torch.manual_seed(1)
     uncached = model.sample(8, use_kv_cache=False)
     assert cached.shape == (8, 5, 2)
     assert torch.allclose(cached, uncached, atol=1e-5)
+
+
+def test_the_sequence_transformer_steps_give_the_teacher_forced_parameters():
+    torch.manual_seed(0)
+    net = SequenceTransformer((4, 3), params_per_dim=5, d_model=16, n_layers=2, n_heads=2).double()
+    x = torch.randn(3, 4, 3, dtype=torch.float64)
+    full = net(x).flatten(2)
+    cache, previous = net.new_cache(), None
+    for position in range(12):
+        assert torch.allclose(net.step(previous, cache, 3), full[:, :, position], atol=1e-10), position
+        previous = x.reshape(3, -1)[:, position]
+
+
+def test_the_transformer_also_models_vectors_one_coordinate_per_step():
+    model = Autoregressive([3], None, net="transformer", d_model=16, n_layers=1, n_heads=2, components=2, modality="vector")
+    x = torch.randn(5, 3)
+    assert torch.isfinite(model.nll(x)).all() and model.sample(4).shape == (4, 3)
+
+
+def test_forecasting_keeps_the_prefix_and_continues_it():
+    torch.manual_seed(0)
+    model = Autoregressive([6, 2], None, net="transformer", d_model=16, n_layers=1, n_heads=2, components=3, modality="sequence").eval()
+    prefix = torch.rand(4, 2, 2)
+    for cached in (True, False):
+        out = model.forecast(prefix, use_kv_cache=cached)
+        assert out.shape == (4, 6, 2) and torch.equal(out[:, :2], prefix) and torch.isfinite(out).all()
+    torch.manual_seed(3)
+    cached = model.forecast(prefix, use_kv_cache=True)
+    torch.manual_seed(3)
+    assert torch.allclose(cached, model.forecast(prefix, use_kv_cache=False), atol=1e-5)
+    with pytest.raises(ConfigError, match="prefix"):
+        model.forecast(torch.rand(4, 7, 2))
+
+
+def test_the_coupling_flow_inverts_sequences_and_its_logdet_is_the_jacobians():
+    torch.manual_seed(0)
+    flow = CouplingFlow((4, 2), num_layers=4, hidden=16).double()
+    x = torch.randn(5, 4, 2, dtype=torch.float64)
+    z, logdet = flow(x)
+    assert z.shape == (5, 8)
+    assert torch.allclose(flow.inverse(z).view_as(x), x, atol=1e-9)
+    for i in range(2):
+        jac = torch.autograd.functional.jacobian(lambda v: flow(v.view(1, 4, 2))[0][0], x[i].flatten())
+        assert torch.allclose(torch.linalg.slogdet(jac)[1], logdet[i], atol=1e-8)
 
 
 def per_step_gaussian_nll(train_data: torch.Tensor, test_data: torch.Tensor) -> float:
@@ -81,5 +134,33 @@ def test_sample_and_eval_on_a_sequence_checkpoint(make_cfg, sines_run):
     assert samples.shape == (12, 10, 1) and np.isfinite(samples).all()
     evaluated = evaluate(make_cfg(f"ckpt_path={ckpt}", "sample_quality=false", config_name="eval"))
     assert evaluated["test/nll"] == pytest.approx(metrics["test/nll"], abs=1e-4)
-    with pytest.raises(ConfigError, match="sample_quality=true: sequence sample-quality metrics"):
-        evaluate(make_cfg(f"ckpt_path={ckpt}", config_name="eval"))
+
+
+FAMILY_OVERRIDES = {  # tiny nets: the fast tier checks that every family trains and evaluates
+    "vae": ["model.hidden=16"],
+    "gan": ["model.hidden=16"],
+    "flow": ["+model.transform.num_layers=2", "+model.transform.hidden=32"],
+    "diffusion": ["+model.net.d_model=16", "+model.net.n_layers=1", "+model.net.n_heads=2", "model.ode_steps=4", "model.sampling_steps=5"],
+    "ar": ["model.d_model=16", "model.n_layers=1", "model.n_heads=2"],
+}
+QUICK_SCORES = [
+    "sequence_scores.discriminative_iterations=30", "sequence_scores.discriminative_repeats=2",
+    "sequence_scores.predictive_iterations=30", "sequence_scores.encoder_iterations=30",
+    "num_samples=200",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("family", FAMILY_OVERRIDES)
+def test_each_family_trains_samples_and_evaluates_on_sines(make_cfg, tmp_path, family):
+    metrics = train(make_cfg(f"model={family}", "data=sines_small", "data.num_train=256", "data.num_val=64", "data.num_test=200", "data.epochs=2",
+                             *FAMILY_OVERRIDES[family]))  # fmt: skip
+    ckpt = metrics["best_checkpoint"]
+    evaluated = evaluate(make_cfg(f"ckpt_path={ckpt}", *QUICK_SCORES, run="eval", config_name="eval"))
+    for key in ("test/discriminative", "test/predictive", "test/context_fid", "reference/real_discriminative", "reference/ar1_predictive"):
+        assert math.isfinite(evaluated[key]), key
+    assert 0 <= evaluated["test/discriminative"] <= 0.5
+    assert math.isfinite(evaluated["reference/ar1_nll"])
+    if family != "gan":
+        assert math.isfinite(evaluated["test/nll"]) and math.isfinite(evaluated["test/nll_data_units"])
+    assert list((tmp_path / "run" / "samples").glob("*.png"))
+    assert (tmp_path / "eval" / "samples.png").is_file() and (tmp_path / "eval" / "pca.png").is_file()

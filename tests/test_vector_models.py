@@ -234,10 +234,9 @@ def assert_config_error(make_cfg, overrides, key):
         (["model=ar", "model.net=bogus"], "net='bogus' is unknown"),
         (["model=vae", "model.encoder=conv"], "encoder='conv' is unknown"),
         (["model=ar", "model.net=pixelcnn"], "net"),  # image-only nets on vectors
-        (["model=ar", "model.net=transformer"], "net"),
         (["model=flow", "+model.transform.widht=3"], "transform"),  # a typo in a partial dict
     ],
-    ids=["unknown-name", "unknown-name-vae", "pixelcnn-on-vectors", "transformer-on-vectors", "bad-partial-key"],
+    ids=["unknown-name", "unknown-name-vae", "pixelcnn-on-vectors", "bad-partial-key"],
 )
 def test_bad_named_net_is_a_config_error(make_cfg, overrides, key):
     assert_config_error(make_cfg, ["data=moons", *overrides], key)

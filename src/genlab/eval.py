@@ -141,11 +141,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         model, checkpoint = load_model(cfg.ckpt_path, map_location=device, trusted_packages=tuple(cfg.get("trusted_packages") or ()))
         model.configure_runtime(**(cfg.get("sampler") or {}))
         datamodule = datamodule_from_checkpoint(checkpoint, cfg.paths.data_dir)
-        if datamodule.modality == "sequence" and cfg.sample_quality:
-            raise ConfigError(
-                "sample_quality=true: sequence sample-quality metrics (discriminative, predictive, context-FID) "
-                "are not in genlab yet; sample_quality=false gives the test NLL"
-            )
         loggers = instantiate_group(cfg.get("logger"))
     except BaseException:
         remove_if_setup_only(out)
@@ -164,6 +159,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         metrics[f"test/{model.likelihood_name}"] = test_likelihood(model, datamodule, cfg.get("limit_batches"))
     if datamodule.modality == "vector":
         metrics.update(vector_metrics(model, datamodule, metrics, cfg))
+    elif datamodule.modality == "sequence":
+        from genlab.eval_sequences import (
+            sequence_evaluation,  # keeps the image path free of its imports
+        )
+
+        metrics.update(sequence_evaluation(model, datamodule, metrics, cfg))
     elif cfg.sample_quality:
         metrics.update(sample_quality_metrics(model, datamodule, cfg.feature, cfg.num_samples, cfg.sample_batch_size, cfg.reference, out))
     write_json(out / "metrics.json", metrics)

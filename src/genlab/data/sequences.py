@@ -5,6 +5,11 @@ Sources:
   sin(2 pi f t + phase); the code, whose tables genlab's numbers sit beside, draws per
   sequence and channel f ~ U(0, 0.1) and phase ~ U(0, 0.1) and takes sin(f t + phase) for
   t = 0..T-1: slow waves, under half a period in 24 steps), then (x + 1) / 2.
+- `ucr`: a UCR/UEA archive shipped in the sktime wheel (`name`: GunPoint, ItalyPowerDemand,
+  BasicMotions, JapaneseVowels...; `ragged` pads or crops unequal lengths), pooled and split
+  like a file (data/sequence_sources.py).
+- `series`: a long statsmodels series (`name`: sunspots, co2, nile, elnino) cut into windows
+  of `length` steps every `stride` steps, train/val/test from contiguous blocks of the series.
 - `file`: a user's `.npy` of shape (N, T, C) (or (N, T) for one channel), or a `.csv` with
   one row per step: a sequence-id column first, then one column per channel; every
   sequence must have the same number of steps.
@@ -21,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genlab.data.sequence_sources import chronological_windows, load_archive, load_long_series
 from genlab.data.tensors import (
     AffineDataModule,
     TensorSplit,
@@ -30,7 +36,7 @@ from genlab.data.tensors import (
 )
 from genlab.utils.errors import ConfigError, DataUnavailableError
 
-SEQUENCE_SOURCES = ("sines", "file")
+SEQUENCE_SOURCES = ("sines", "ucr", "series", "file")
 _SPLITS = ("train", "val", "test")
 MIN_SEQUENCES = 3  # one per split
 
@@ -117,6 +123,9 @@ class SequenceDataModule(AffineDataModule):
         self,
         source: str = "sines",
         path: str | None = None,
+        name: str | None = None,
+        ragged: str = "pad",
+        stride: int = 1,
         length: int = 24,
         channels: int = 5,
         num_train: int = 10000,
@@ -139,8 +148,8 @@ class SequenceDataModule(AffineDataModule):
         shuffle_seed: int | None = 0,
     ) -> None:
         """`sines` draws `num_train/num_val/num_test` sequences of `length` steps and `channels`
-        channels from independent seeded streams; a file is split `test_fraction`, then
-        `val_fraction` of the rest, by a seeded permutation. `data_dir`, `download`, `epochs`,
+        channels from independent seeded streams; a file or archive is split `test_fraction`,
+        then `val_fraction` of the rest, by a seeded permutation; a series by time. `data_dir`, `download`, `epochs`,
         `val_every_n_epochs` and `torch_threads` are read by the run config."""
         super().__init__(batch_size, eval_batch_size, num_workers, shuffle_seed)
         if source not in SEQUENCE_SOURCES:
@@ -149,20 +158,32 @@ class SequenceDataModule(AffineDataModule):
             raise ConfigError("data.path is required with data.source=file: a .npy of (N, T, C) or a .csv of steps")
         if source != "file" and path is not None:
             raise ConfigError(f"data.path={path!r} applies only to data.source=file, not {source}")
-        for key, value in (("length", length), ("channels", channels), ("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
+        if source in ("ucr", "series") and name is None:
+            raise ConfigError(f"data.name is required with data.source={source}")
+        for key, value in (("length", length), ("channels", channels), ("num_train", num_train), ("num_val", num_val), ("num_test", num_test), ("stride", stride)):
             check_positive_int(f"data.{key}", value)
         check_fraction("data.val_fraction", val_fraction)
         check_fraction("data.test_fraction", test_fraction)
         self.save_hyperparameters()
-        self.source, self.data_dir, self.download = source, str(data_dir), bool(download)
-        self.array = load_sequences(path) if source == "file" else None
-        self.shape = (length, channels) if self.array is None else tuple(self.array.shape[1:])
+        self.source = name if source in ("ucr", "series") else source  # what titles and metrics name
+        self.data_dir, self.download = str(data_dir), bool(download)
+        self.array = load_sequences(path) if source == "file" else load_archive(name, ragged) if source == "ucr" else None
+        self.series = load_long_series(name) if source == "series" else None
+        # Cut now, so that a window longer than a split's block fails before any run starts.
+        self.windows = None if self.series is None else chronological_windows(self.series, length, stride, val_fraction, test_fraction)
+        if self.array is not None:
+            self.shape = tuple(self.array.shape[1:])
+        else:
+            self.shape = (length, channels if self.series is None else self.series.shape[1])
         self.check_spec(shape, levels, modality)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        raw = self._generated() if self.array is None else self._carved(self.array)
+        if self.windows is not None:
+            raw = self.windows
+        else:
+            raw = self._generated() if self.array is None else self._carved(self.array)
         low, high = raw["train"].min(axis=(0, 1)), raw["train"].max(axis=(0, 1))
         # A channel constant over train would divide by 0: scale 1 just shifts it.
         scale = np.where(high > low, high - low, 1.0)

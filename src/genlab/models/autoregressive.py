@@ -149,17 +149,34 @@ class Autoregressive(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, num_samples: int, use_kv_cache: bool | None = None) -> Tensor:
+        return self._draw(num_samples, None, use_kv_cache)
+
+    @torch.no_grad()
+    def forecast(self, prefix: Tensor, use_kv_cache: bool | None = None) -> Tensor:
+        """Continuations of `prefix` (n, k, *rest) in model units: the first k entries along the
+        first axis (for a sequence (T, C): the first k steps) kept, the rest sampled from the
+        model given them. Needs a net whose order runs along that axis (the sequence nets)."""
+        rest = tuple(self.data_shape[1:])
+        if prefix.ndim != len(self.data_shape) + 1 or tuple(prefix.shape[2:]) != rest or not 0 < prefix.shape[1] < self.data_shape[0]:
+            raise ConfigError(f"a prefix of shape {list(prefix.shape)} does not fit data shape {self.data_shape}: need (n, k, {', '.join(map(str, rest))}) with 0 < k < {self.data_shape[0]}")
+        if not torch.equal(self.net.order.cpu(), torch.arange(self.num_dims)):
+            raise ConfigError(f"model.net={type(self.net).__name__} does not generate in time order: it cannot continue a prefix")
+        return self._draw(prefix.shape[0], self.to_tokens(prefix.to(self.device)), use_kv_cache)
+
+    def _draw(self, num_samples: int, prefix: Tensor | None, use_kv_cache: bool | None) -> Tensor:
+        """Every position in the net's order drawn from its conditional, except the first
+        positions, which `prefix` (model inputs) fixes when given."""
         cached = (self.use_kv_cache if use_kv_cache is None else use_kv_cache) and hasattr(self.net, "step")
         dtype = torch.long if self.is_discrete else torch.float32
         inputs = torch.zeros(num_samples, *self.data_shape, dtype=dtype, device=self.device)
         flat = inputs.view(num_samples, -1)
-        if cached:
-            cache, previous = self.net.new_cache(), None
-            for pos in self.net.order.tolist():
-                previous = self.conditional.draw(self.net.step(previous, cache, num_samples), self.temperature, self.top_k)
-                flat[:, pos] = previous
-        else:
-            for pos in self.net.order.tolist():
-                params = self.logits(inputs).flatten(2)[:, :, pos]
+        known = 0 if prefix is None else prefix[0].numel()
+        if known:
+            flat[:, :known] = prefix.reshape(num_samples, -1)
+        cache, previous = (self.net.new_cache(), None) if cached else (None, None)
+        for i, pos in enumerate(self.net.order.tolist()):
+            params = self.net.step(previous, cache, num_samples) if cached else self.logits(inputs).flatten(2)[:, :, pos]
+            if i >= known:
                 flat[:, pos] = self.conditional.draw(params, self.temperature, self.top_k).to(dtype)
+            previous = flat[:, pos]
         return self.conditional.output(inputs)

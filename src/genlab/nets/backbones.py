@@ -25,7 +25,8 @@ from genlab.nets.glow import Glow
 from genlab.nets.mlp import MADE, TimeMLP, VectorCritic, VectorDecoder, VectorEncoder
 from genlab.nets.pixelcnn import raster_pixelcnn
 from genlab.nets.recurrent import RecurrentAR
-from genlab.nets.transformer import RasterTransformer
+from genlab.nets.temporal import TemporalDecoder, TemporalDenoiser, TemporalEncoder, temporal_critic
+from genlab.nets.transformer import RasterTransformer, SequenceTransformer
 from genlab.nets.unet import UNet
 from genlab.utils.errors import ConfigError
 
@@ -40,6 +41,12 @@ def conv_critic(data_shape: tuple[int, ...], hidden: int, spectral: bool) -> nn.
     return ConvEncoder(data_shape, hidden, 1, use_norm=False, spectral=spectral, activation=lambda: nn.LeakyReLU(0.2))
 
 
+def causal_transformer(data_shape: tuple[int, ...], params_per_dim: int, d_model: int, n_layers: int, n_heads: int, dropout: float) -> nn.Module:
+    """Images (C, H, W) in raster order; sequences (T, C) and vectors (D,) over their values."""
+    net = RasterTransformer if len(data_shape) == 3 else SequenceTransformer
+    return net(data_shape, params_per_dim, d_model, n_layers, n_heads, dropout)
+
+
 def unet(data_shape: tuple[int, ...], base_channels: int, num_res_blocks: int, dropout: float) -> nn.Module:
     return UNet(data_shape, base_channels, num_res_blocks, dropout)
 
@@ -51,29 +58,38 @@ class Net:
     fixed: dict[str, Any] = field(default_factory=dict)
 
 
+TRANSFORMER = Net(causal_transformer, ("d_model", "n_layers", "n_heads", "dropout"))
+GRU = Net(RecurrentAR, ("hidden", "n_layers"))
+
 DEFAULTS: dict[str, dict[str, Net]] = {
-    "vae.encoder": {"image": Net(ConvEncoder, ("hidden",)), "vector": Net(VectorEncoder)},
-    "vae.decoder": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder)},
-    "gan.generator": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder)},
-    "gan.discriminator": {"image": Net(conv_critic, ("hidden", "spectral")), "vector": Net(VectorCritic, ("spectral",))},
-    "ar.net": {
-        "image": Net(RasterTransformer, ("d_model", "n_layers", "n_heads", "dropout")),
-        "vector": Net(MADE),
-        "sequence": Net(RecurrentAR, ("hidden", "n_layers")),
+    "vae.encoder": {"image": Net(ConvEncoder, ("hidden",)), "vector": Net(VectorEncoder), "sequence": Net(TemporalEncoder, ("hidden",))},
+    "vae.decoder": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder), "sequence": Net(TemporalDecoder, ("hidden",))},
+    "gan.generator": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder), "sequence": Net(TemporalDecoder, ("hidden",))},
+    "gan.discriminator": {
+        "image": Net(conv_critic, ("hidden", "spectral")),
+        "vector": Net(VectorCritic, ("spectral",)),
+        "sequence": Net(temporal_critic, ("hidden", "spectral")),
     },
+    "ar.net": {"image": TRANSFORMER, "vector": Net(MADE), "sequence": TRANSFORMER},
     "flow.transform": {
         "image": Net(Glow, ("num_scales", "steps_per_scale", "hidden", "coupling")),
         "vector": Net(CouplingFlow, ("coupling",)),
+        # 120 values of TimeGAN's sines: conditioners wider than the 2-D toys' 64.
+        "sequence": Net(CouplingFlow, ("coupling",), {"hidden": 256}),
     },
-    "diffusion.net": {"image": Net(unet, ("base_channels", "num_res_blocks", "dropout")), "vector": Net(TimeMLP, ("dropout",))},
+    "diffusion.net": {
+        "image": Net(unet, ("base_channels", "num_res_blocks", "dropout")),
+        "vector": Net(TimeMLP, ("dropout",)),
+        "sequence": Net(TemporalDenoiser, ("dropout",)),
+    },
 }
 
 NAMED: dict[str, dict[str, Net]] = {
     "ar.net": {
-        "transformer": DEFAULTS["ar.net"]["image"],
+        "transformer": TRANSFORMER,
         "pixelcnn": Net(raster_pixelcnn, ("hidden", "n_layers", "kernel")),
         "made": DEFAULTS["ar.net"]["vector"],
-        "gru": DEFAULTS["ar.net"]["sequence"],
+        "gru": GRU,
         "lstm": Net(RecurrentAR, ("hidden", "n_layers"), {"cell": "lstm"}),
     },
 }

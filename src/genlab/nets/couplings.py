@@ -1,4 +1,5 @@
-"""Coupling flows over vectors (n, D): RealNVP's affine coupling (the tutorial's flow),
+"""Coupling flows over vectors (n, D), or any continuous shape read as one flat vector (a
+sequence (T, C) in time order, so the first half is the earlier steps): RealNVP's affine coupling (the tutorial's flow),
 NICE's additive coupling and the neural spline coupling (Durkan et al. 2019), which
 fits densities with sharp edges such as the checkerboard that affine couplings blur.
 
@@ -7,6 +8,8 @@ by a map whose parameters an MLP computes from the first half; the order is reve
 between layers so every coordinate is transformed. A layer's Jacobian is triangular, so
 its log-determinant is the sum of the transformed coordinates' log-derivatives.
 """
+
+import math
 
 import torch
 from torch import Tensor, nn
@@ -58,7 +61,7 @@ class VectorCoupling(nn.Module):
 
 
 class CouplingFlow(nn.Module):
-    """x (n, D) -> (z (n, D), log|det dz/dx| (n,)); `inverse` maps z back exactly."""
+    """x (n, *shape) -> (z (n, D), log|det dz/dx| (n,)); `inverse` maps flat z back exactly."""
 
     def __init__(
         self, data_shape: tuple[int, ...], coupling: str = "affine", num_layers: int = 8, hidden: int = 64, depth: int = 2, bins: int = 8, bound: float = 4.0
@@ -66,11 +69,13 @@ class CouplingFlow(nn.Module):
         super().__init__()
         if coupling not in COUPLINGS:
             raise ValueError(f"model.coupling={coupling!r} is unknown for vectors; valid: {', '.join(COUPLINGS)}")
-        if len(data_shape) != 1 or data_shape[0] < 2:
-            raise ValueError(f"a coupling flow needs vectors of D >= 2 coordinates, not data shape {list(data_shape)}")
-        self.layers = nn.ModuleList(VectorCoupling(data_shape[0], coupling, hidden, depth, bins, bound) for _ in range(num_layers))
+        dim = math.prod(data_shape)
+        if dim < 2:
+            raise ValueError(f"a coupling flow needs D >= 2 coordinates, not data shape {list(data_shape)}")
+        self.layers = nn.ModuleList(VectorCoupling(dim, coupling, hidden, depth, bins, bound) for _ in range(num_layers))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = x.flatten(1)
         logdet = x.new_zeros(x.shape[0])
         for layer in self.layers:
             x, ld = layer(x)

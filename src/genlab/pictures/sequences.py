@@ -1,15 +1,24 @@
 """Pictures of time series: generated sequences drawn over real ones, a grid of line plots
 (each cell one real sequence in blue and one generated in orange, every channel), so shape,
-range and smoothness compare at a glance."""
+range and smoothness compare at a glance; and TimeGAN's PCA overlay of real and generated."""
 
 from pathlib import Path
 
 import numpy as np
 from torch import Tensor
 
-from genlab.pictures.vectors import FAKE_COLOR, REAL_COLOR, new_figure, save, to_tensor
+from genlab.pictures.vectors import (
+    FAKE_COLOR,
+    MARKER,
+    REAL_COLOR,
+    new_figure,
+    principal_plane,
+    save,
+    to_tensor,
+)
 
 CELL_INCHES = 1.6
+PCA_INCHES = 4.0
 
 
 def line_grid(real: Tensor, fake: Tensor, path: Path | None = None, title: str = "", cells: int = 16) -> Tensor:
@@ -36,6 +45,29 @@ def line_grid(real: Tensor, fake: Tensor, path: Path | None = None, title: str =
         ax.plot(steps, fake_np[i], color=FAKE_COLOR, linewidth=0.8)
         ax.set_ylim(low - pad, high + pad)
     fig.suptitle(f"{title + ': ' if title else ''}real (blue) vs generated (orange)", fontsize=9)
+    image = to_tensor(fig)
+    if path is not None:
+        save(fig, path)
+    return image
+
+
+def pca_panel(real: Tensor, fakes: dict[str, Tensor], path: Path | None = None, title: str = "") -> Tensor:
+    """TimeGAN's PCA figure: each sequence averaged over its channels to a (T,) curve, then
+    projected on the top two principal axes of the REAL curves; real in blue, each generated
+    set in its own colour. Returns a (3, H, W) tensor in [0, 1], also saved to `path`."""
+    real_curves = real.detach().cpu().double().mean(2).numpy()
+    mean, axes = principal_plane(real_curves)
+    fig = new_figure(PCA_INCHES, PCA_INCHES)
+    ax = fig.subplots()
+    ax.scatter(*((real_curves - mean) @ axes).T, color=REAL_COLOR, label="real", **MARKER)
+    for (name, fake), color in zip(fakes.items(), [FAKE_COLOR, "tab:green", "tab:red", "tab:purple"]):
+        curves = fake.detach().cpu().double().mean(2).numpy()
+        curves = curves[np.isfinite(curves).all(1)]
+        ax.scatter(*((curves - mean) @ axes).T, color=color, label=name, **MARKER)
+    ax.set_xlabel("PC 1 of real")
+    ax.set_ylabel("PC 2 of real")
+    ax.legend(markerscale=8, fontsize=7)
+    ax.set_title(title or "PCA of real vs generated", fontsize=9)
     image = to_tensor(fig)
     if path is not None:
         save(fig, path)
