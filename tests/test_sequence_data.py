@@ -22,14 +22,16 @@ def test_sines_follow_timegans_generator():
 
 
 @pytest.mark.parametrize("config,shape", [("sines", [24, 5]), ("sines_small", [10, 1])])
-def test_sine_configs_give_fixed_normalised_splits(tmp_path, config, shape):
+def test_sine_configs_give_fixed_splits_as_generated(tmp_path, config, shape):
     cfg = compose([f"data={config}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}"])
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
     dm.setup()
     assert list(dm.shape) == shape and dm.modality == "sequence" and dm.levels is None
     train = dm.splits["train"].data
     assert train.shape[1:] == tuple(shape)
-    assert torch.allclose(train.amin(dim=(0, 1)), torch.zeros(shape[1])) and torch.allclose(train.amax(dim=(0, 1)), torch.ones(shape[1]))
+    # TimeGAN's sines as generated (scaling: none): sin of [0, 0.1 (T - 1) + 0.1] mapped by (x + 1) / 2
+    assert dm.hparams.scaling == "none" and torch.equal(dm.to_data_units(train), train)
+    assert train.min() >= 0.5 - 1e-6 and train.max() <= 1.0 and train.max() > 0.9
     again = hydra.utils.instantiate(cfg.data, _convert_="all")
     again.setup()
     assert torch.equal(again.splits["test"].data, dm.splits["test"].data)  # seeded
@@ -50,6 +52,22 @@ def test_normalisation_round_trips_to_the_files_units(tmp_path):
     train = dm.to_data_units(dm.splits["train"].data).numpy()
     scale = train.max(axis=(0, 1)) - train.min(axis=(0, 1))  # the train split's range per channel
     assert dm.log_scale_jacobian == pytest.approx(7 * float(np.log(scale).sum()), rel=1e-4)
+
+
+@pytest.mark.parametrize("scaling", ["minmax", "standard"])
+def test_scaling_uses_the_train_split_per_channel(tmp_path, scaling):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "seqs.npy"
+    np.save(path, (rng.normal(size=(50, 6, 2)) * [3.0, 0.5] + [10.0, -1.0]).astype(np.float32))
+    dm = SequenceDataModule(source="file", path=str(path), scaling=scaling)
+    dm.setup()
+    train = dm.splits["train"].data
+    if scaling == "minmax":
+        assert torch.allclose(train.amin((0, 1)), torch.zeros(2)) and torch.allclose(train.amax((0, 1)), torch.ones(2))
+    else:
+        assert torch.allclose(train.mean((0, 1)), torch.zeros(2), atol=1e-5) and torch.allclose(train.std((0, 1), unbiased=False), torch.ones(2), atol=1e-4)
+    with pytest.raises(ConfigError, match="data.scaling='zscore' is unknown; valid: minmax, standard, none"):
+        SequenceDataModule(source="file", path=str(path), scaling="zscore")
 
 
 def test_a_csv_of_steps_reads_into_sequences(tmp_path):

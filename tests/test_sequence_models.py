@@ -3,6 +3,7 @@ sampling, flow invertibility, every family training on sines, and the CLIs on a 
 
 import math
 
+import hydra
 import numpy as np
 import pytest
 import torch
@@ -14,6 +15,7 @@ from genlab.nets.recurrent import RecurrentAR
 from genlab.nets.transformer import SequenceTransformer
 from genlab.sample import generate
 from genlab.train import train
+from genlab.utils.config import compose
 from genlab.utils.errors import ConfigError
 
 NETS = {
@@ -104,8 +106,6 @@ def per_step_gaussian_nll(train_data: torch.Tensor, test_data: torch.Tensor) -> 
 
 @pytest.fixture(scope="module")
 def sines_run(tmp_path_factory):
-    from genlab.utils.config import compose
-
     root = tmp_path_factory.mktemp("sines")
     cfg = compose([f"paths.root_dir={root}", f"paths.output_dir={root / 'run'}", "model=ar_rnn", "data=sines_small", "callbacks.progress_bar=null",
                    "trainer.enable_model_summary=false", "data.epochs=10"])  # fmt: skip
@@ -113,10 +113,6 @@ def sines_run(tmp_path_factory):
 
 
 def test_the_recurrent_ar_learns_sines_far_below_a_per_step_gaussian(sines_run):
-    import hydra
-
-    from genlab.utils.config import compose
-
     root, metrics = sines_run
     dm = hydra.utils.instantiate(compose(["data=sines_small", f"paths.root_dir={root}", f"paths.output_dir={root}"]).data, _convert_="all")
     dm.setup()
@@ -132,6 +128,15 @@ def test_sample_and_eval_on_a_sequence_checkpoint(make_cfg, sines_run):
     result = generate(make_cfg(f"ckpt_path={ckpt}", "num_samples=12", config_name="sample"))
     samples = np.load(result["npz"])["samples"]
     assert samples.shape == (12, 10, 1) and np.isfinite(samples).all()
+    forecast = generate(make_cfg(f"ckpt_path={ckpt}", "num_samples=5", "prefix_steps=4", run="forecast", config_name="sample"))
+    continued = np.load(forecast["npz"])["samples"]
+    dm = hydra.utils.instantiate(compose(["data=sines_small", f"paths.root_dir={root}"]).data, _convert_="all")
+    dm.setup()
+    truth = dm.to_data_units(dm.splits["test"].data[:5]).numpy()
+    assert continued.shape == (5, 10, 1) and np.allclose(continued[:, :4], truth[:, :4], atol=1e-5)
+    assert not np.allclose(continued[:, 4:], truth[:, 4:])
+    with pytest.raises(ConfigError, match=r"prefix_steps=10 must be an integer in 1..9"):
+        generate(make_cfg(f"ckpt_path={ckpt}", "prefix_steps=10", run="bad", config_name="sample"))
     evaluated = evaluate(make_cfg(f"ckpt_path={ckpt}", "sample_quality=false", config_name="eval"))
     assert evaluated["test/nll"] == pytest.approx(metrics["test/nll"], abs=1e-4)
 

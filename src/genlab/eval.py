@@ -8,7 +8,10 @@ modality's sample-quality metrics with their reference rows through the same cod
   of a classifier trained on the dataset; floor held-out real images, ceiling uniform noise;
 - vectors: energy distance, MMD and sliced Wasserstein to the test points; floor held-out
   training points, baseline one Gaussian fitted to the training split (a generative model
-  must beat it), plus the entropy floor of the likelihood where the density is known.
+  must beat it), plus the entropy floor of the likelihood where the density is known;
+- sequences: TimeGAN's discriminative and predictive scores and a context-FID against the
+  test split; floor held-out training sequences, baseline an AR(1) fitted to the training
+  split (eval_sequences.py).
 """
 
 import logging

@@ -47,7 +47,7 @@ def sequence_evaluation(model: GenerativeModel, datamodule: TensorDataModule, me
     train, test = datamodule.splits["train"].data, datamodule.splits["test"].data
     dims = math.prod(datamodule.shape)
     rows: dict[str, Any] = {"data/log_scale_jacobian_per_dim": datamodule.log_scale_jacobian / dims}
-    if "test/nll" in metrics:  # nats/dim of the [0, 1]-normalised data, and in the data's own units
+    if "test/nll" in metrics:  # nats/dim of the scaled data (data.scaling), and in the data's own units
         rows["test/nll_data_units"] = metrics["test/nll"] + datamodule.log_scale_jacobian / dims
     baseline = AR1(train)
     if cfg.reference:

@@ -3,7 +3,10 @@
 Images: a PNG grid and the samples as uint8 levels. Vectors: a scatter beside held-out test
 points (with the model's log-density for 2-D data); sequences: line plots over held-out
 ones; both with the samples in the data's own units (the normalisation inverted), as
-`samples` in the .npz."""
+`samples` in the .npz. `prefix_steps=k` (sequences, autoregressive models): forecasts instead,
+continuing the first k steps of the first `num_samples` test sequences; the picture draws
+each forecast over its true sequence and the log gives the continuation's mean absolute
+error in data units."""
 
 import logging
 from pathlib import Path
@@ -33,6 +36,11 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
             raise ConfigError(f"num_samples={cfg.num_samples!r} is invalid: must be a positive integer")
         model, checkpoint = load_model(cfg.ckpt_path, trusted_packages=tuple(cfg.get("trusted_packages") or ()))
         model.configure_runtime(**(cfg.get("sampler") or {}))
+        prefix_steps = cfg.get("prefix_steps")
+        if prefix_steps is not None and (model.modality != "sequence" or not hasattr(model, "forecast")):
+            raise ConfigError(f"prefix_steps={prefix_steps} needs an autoregressive model on sequences, not {type(model).__name__} on {model.modality} data")
+        if prefix_steps is not None and not (isinstance(prefix_steps, int) and 0 < prefix_steps < model.data_shape[0]):
+            raise ConfigError(f"prefix_steps={prefix_steps!r} must be an integer in 1..{model.data_shape[0] - 1}")
         if model.modality != "image":
             from genlab.eval import datamodule_from_checkpoint
 
@@ -46,12 +54,18 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     grid_path, npz_path = out / "samples.png", out / "samples.npz"
     if model.modality != "image":  # continuous data: a picture beside held-out data, samples in data units
+        real = datamodule.splits["test"].data[: cfg.num_samples]
         with torch.no_grad():
-            samples = model.sample(cfg.num_samples).float().cpu()
+            if prefix_steps is None:
+                samples = model.sample(cfg.num_samples).float().cpu()
+            else:
+                samples = model.forecast(real[:, :prefix_steps]).float().cpu()
+                error = (datamodule.to_data_units(samples) - datamodule.to_data_units(real))[:, prefix_steps:].abs().mean()
+                log.info(f"forecast of {len(real)} test sequences from {prefix_steps} steps: mean absolute error {float(error):.4g} (data units)")
         if model.modality == "sequence":
             from genlab.pictures.sequences import line_grid
 
-            line_grid(datamodule.splits["test"].data, samples, path=grid_path)
+            line_grid(real, samples, path=grid_path, title="" if prefix_steps is None else f"forecast from step {prefix_steps}")
         else:
             from genlab.eval_vectors import log_density_of
             from genlab.pictures.vectors import scatter_panel

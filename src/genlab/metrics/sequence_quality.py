@@ -16,7 +16,7 @@
   paper's encoder is TS2Vec (contrastive); genlab's is a recurrent autoencoder's code,
   trained here by reconstruction, seeded: a documented substitute, so its values are
   comparable within genlab, not with Diffusion-TS's table.
-Data are the [0, 1]-normalised sequences (n, T, C) the model trains on. The post-hoc nets
+Data are the sequences (n, T, C) as the model trains on them (data.scaling: sines as generated, archives min-max). The post-hoc nets
 are tiny (hidden 2 on sines): they run on one intra-op thread, where a batch step takes 4 ms
 on this CPU against 48 ms with two threads fighting over it.
 """
