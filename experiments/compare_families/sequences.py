@@ -14,11 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from omegaconf import open_dict
-
-from genlab.eval import evaluate
-from genlab.train import train
-from genlab.utils.config import compose
+from study_runs import fmt, train_and_evaluate
 
 HERE = Path(__file__).parent
 FAMILIES = ["vae", "gan", "flow", "ar", "diffusion"]
@@ -31,23 +27,9 @@ OVERRIDES: dict[str, list[str]] = {}
 
 
 def run(study: Path, family: str, data: str, reference: bool) -> dict:
-    out = study / "sequences" / data / family
-    if not (out / "metrics.json").exists():
-        budget = [f"data.epochs={SINES_EPOCHS[family]}"] if data == "sines" else []
-        cfg = compose([f"model={family}", f"data={data}", f"paths.root_dir={study}", f"paths.output_dir={out}", "callbacks.progress_bar=null", *budget, *OVERRIDES.get(family, [])])
-        train(cfg)
-    trained = json.loads((out / "metrics.json").read_text())
-    if not (out / "eval" / "metrics.json").exists():
-        # The floor and AR(1) rows depend on the data alone: scored once per data set.
-        cfg = compose([f"ckpt_path={out}/checkpoints/last.ckpt", f"paths.root_dir={study}", f"paths.output_dir={out}/eval", f"reference={reference}"], config_name="eval")
-        with open_dict(cfg):
-            cfg.paths.data_dir = str(study / "data")
-        evaluate(cfg)
-    return trained | json.loads((out / "eval" / "metrics.json").read_text())
-
-
-def fmt(value, digits=3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    budget = [f"data.epochs={SINES_EPOCHS[family]}"] if data == "sines" else []
+    # The floor and AR(1) rows depend on the data alone: scored once per data set.
+    return train_and_evaluate(study, study / "sequences" / data / family, [f"model={family}", f"data={data}", *budget, *OVERRIDES.get(family, [])], [f"reference={reference}"])
 
 
 def main() -> None:

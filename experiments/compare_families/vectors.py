@@ -14,13 +14,10 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import open_dict
+from study_runs import fmt, train_and_evaluate
 
-from genlab.eval import evaluate
 from genlab.pictures.vectors import scatter_grid
-from genlab.train import train
 from genlab.utils.checkpoint import load_model
-from genlab.utils.config import compose
 
 HERE = Path(__file__).parent
 FAMILIES = ["flow", "ar", "diffusion", "vae", "gan"]
@@ -36,22 +33,9 @@ NUM_SAMPLES = 5000
 
 
 def run(study: Path, family: str, data: str) -> dict:
-    out = study / "vectors" / data / family
-    if not (out / "metrics.json").exists():
-        cfg = compose([f"model={family}", f"data={data}", f"paths.root_dir={study}", f"paths.output_dir={out}", "callbacks.progress_bar=null", *OVERRIDES.get(family, [])])
-        train(cfg)
-    trained = json.loads((out / "metrics.json").read_text())
-    if not (out / "eval" / "metrics.json").exists():
-        cfg = compose([f"ckpt_path={out}/checkpoints/last.ckpt", f"paths.root_dir={study}", f"paths.output_dir={out}/eval", f"num_samples={NUM_SAMPLES}"], config_name="eval")
-        with open_dict(cfg):
-            cfg.paths.data_dir = str(study / "data")
-        torch.set_num_threads(1)
-        evaluate(cfg)
-    return trained | json.loads((out / "eval" / "metrics.json").read_text())
-
-
-def fmt(value, digits=3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    torch.set_num_threads(1)
+    train_overrides = [f"model={family}", f"data={data}", *OVERRIDES.get(family, [])]
+    return train_and_evaluate(study, study / "vectors" / data / family, train_overrides, [f"num_samples={NUM_SAMPLES}"])
 
 
 def main() -> None:
