@@ -11,7 +11,9 @@ modality's sample-quality metrics with their reference rows through the same cod
   must beat it), plus the entropy floor of the likelihood where the density is known;
 - sequences: TimeGAN's discriminative and predictive scores and a context-FID against the
   test split; floor held-out training sequences, baseline an AR(1) fitted to the training
-  split (eval_sequences.py).
+  split (eval_sequences.py);
+- text: bits per character beside gzip/xz/zpaq on the same split, and the n-gram bits per
+  character of generated text beside held-out text and uniform characters (eval_text.py).
 """
 
 import logging
@@ -168,6 +170,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
 
         metrics.update(sequence_evaluation(model, datamodule, metrics, cfg))
+    elif datamodule.modality == "text":
+        from genlab.eval_text import text_evaluation
+
+        metrics.update(text_evaluation(model, datamodule, cfg))
     elif cfg.sample_quality:
         metrics.update(sample_quality_metrics(model, datamodule, cfg.feature, cfg.num_samples, cfg.sample_batch_size, cfg.reference, out))
     write_json(out / "metrics.json", metrics)

@@ -3,7 +3,9 @@
 Images: a PNG grid and the samples as uint8 levels. Vectors: a scatter beside held-out test
 points (with the model's log-density for 2-D data); sequences: line plots over held-out
 ones; both with the samples in the data's own units (the normalisation inverted), as
-`samples` in the .npz. `prefix_steps=k` (sequences, autoregressive models): forecasts instead,
+`samples` in the .npz. Text: the samples printed and in samples.txt (ids and vocabulary in
+the .npz); `prompt="To be"` continues a prompt (autoregressive models), and
+`+sampler.temperature` / `+sampler.top_k` shape the draw. `prefix_steps=k` (sequences, autoregressive models): forecasts instead,
 continuing the first k steps of the first `num_samples` test sequences; the picture draws
 each forecast over its true sequence and the log gives the continuation's mean absolute
 error in data units."""
@@ -36,7 +38,11 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
             raise ConfigError(f"num_samples={cfg.num_samples!r} is invalid: must be a positive integer")
         model, checkpoint = load_model(cfg.ckpt_path, trusted_packages=tuple(cfg.get("trusted_packages") or ()))
         model.configure_runtime(**(cfg.get("sampler") or {}))
-        prefix_steps = cfg.get("prefix_steps")
+        prefix_steps, prompt = cfg.get("prefix_steps"), cfg.get("prompt")
+        if prompt is not None and (model.modality != "text" or not hasattr(model, "forecast")):
+            raise ConfigError(f"prompt={prompt!r} needs an autoregressive model on text, not {type(model).__name__} on {model.modality} data")
+        if prompt is not None and not 0 < len(str(prompt)) < model.data_shape[0]:
+            raise ConfigError(f"prompt={prompt!r} must have 1..{model.data_shape[0] - 1} characters (the model's context is {model.data_shape[0]})")
         if prefix_steps is not None and (model.modality != "sequence" or not hasattr(model, "forecast")):
             raise ConfigError(f"prefix_steps={prefix_steps} needs an autoregressive model on sequences, not {type(model).__name__} on {model.modality} data")
         if prefix_steps is not None and not (isinstance(prefix_steps, int) and 0 < prefix_steps < model.data_shape[0]):
@@ -53,7 +59,26 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
         torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     grid_path, npz_path = out / "samples.png", out / "samples.npz"
-    if model.modality != "image":  # continuous data: a picture beside held-out data, samples in data units
+    if model.modality == "text":
+        from genlab.pictures.text import format_texts
+
+        with torch.no_grad():
+            if prompt is None:
+                samples = model.sample(cfg.num_samples).float().cpu()
+            else:
+                ids = datamodule.vocab.encode(str(prompt))
+                unknown = sorted({c for c, i in zip(str(prompt), ids.tolist()) if i == datamodule.vocab.unknown})
+                if unknown:
+                    log.warning(f"prompt characters not in the training text, read as unknown: {unknown}")
+                prefix = datamodule.to_model_input(ids).expand(cfg.num_samples, -1).to(model.device)
+                samples = model.forecast(prefix).float().cpu()
+        ids = datamodule.to_data_units(samples)
+        texts = [datamodule.vocab.decode(row) for row in ids]
+        grid_path = out / "samples.txt"
+        grid_path.write_text(format_texts(texts), encoding="utf-8")
+        print(format_texts(texts), end="")
+        np.savez_compressed(npz_path, ids=ids.numpy(), vocabulary=np.array(datamodule.vocab.chars))
+    elif model.modality != "image":  # continuous data: a picture beside held-out data, samples in data units
         real = datamodule.splits["test"].data[: cfg.num_samples]
         with torch.no_grad():
             if prefix_steps is None:

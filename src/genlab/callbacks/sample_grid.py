@@ -1,7 +1,8 @@
 """Writes a picture of `model.sample()` into the run dir and sends it to the loggers: an image
 grid for images; for vectors a scatter of samples beside held-out points (and, for 2-D data
 and a model with a likelihood, its log-density as a heat map); for sequences line plots of
-generated sequences over held-out ones."""
+generated sequences over held-out ones; for text the samples as text (a .txt, TensorBoard's
+text panel, a wandb table)."""
 
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torchvision.utils import make_grid, save_image
 
-from genlab.utils.loggers import log_image
+from genlab.utils.loggers import log_image, log_text
 
 
 def upscale_for_viewing(images: torch.Tensor, min_size: int = 32) -> torch.Tensor:
@@ -58,7 +59,13 @@ class SampleGrid(pl.Callback):
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(self.seed)
             samples = pl_module.sample(self.num_points if vectors else self.num_samples).float()
-            if modality == "sequence":
+            texts = None
+            if modality == "text":
+                from genlab.pictures.text import write_texts
+
+                texts = [datamodule.vocab.decode(ids) for ids in datamodule.to_data_units(samples.cpu())]
+                path = write_texts(texts, path.with_suffix(".txt"))
+            elif modality == "sequence":
                 from genlab.pictures.sequences import line_grid
 
                 picture = line_grid(datamodule.splits["val"].data, samples.cpu(), path=path, title=name)
@@ -73,6 +80,9 @@ class SampleGrid(pl.Callback):
                 picture = make_grid(upscale_for_viewing(samples.clamp(0, 1)), nrow=int(self.num_samples**0.5 + 0.5), padding=1, pad_value=0.5)
                 save_image(picture, path)
         pl_module.train(was_training)
-        log_image(trainer, "samples", picture, path)
+        if texts is not None:
+            log_text(trainer, "samples", texts, path)
+        else:
+            log_image(trainer, "samples", picture, path)
         self.last_step = trainer.global_step
         return path

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from genlab.data.loader import EpochBatches
 from genlab.utils.errors import ConfigError
 
-MODALITIES = ("image", "vector", "sequence")
+MODALITIES = ("image", "vector", "sequence", "text")
 
 
 class TensorSplit(Dataset):

@@ -88,6 +88,7 @@ class GaussianMixture:
 
 class Autoregressive(GenerativeModel):
     RUNTIME_SETTINGS = ("temperature", "top_k", "use_kv_cache")
+    MODALITIES = ("image", "vector", "sequence", "text")
 
     def __init__(
         self,

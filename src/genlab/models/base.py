@@ -66,6 +66,11 @@ class GenerativeModel(pl.LightningModule):
     # Attributes that may change after training without retraining (sampler, temperature...):
     # genlab-sample and genlab-eval set them with `+sampler.<name>=value`.
     RUNTIME_SETTINGS: tuple[str, ...] = ()
+    # The modalities a family has a formulation for. Text is discrete tokens where only an
+    # ordering model has a natural likelihood: a VAE, GAN or flow over characters would need
+    # a relaxation genlab does not claim (issue: "no silent nonsense").
+    MODALITIES: tuple[str, ...] = ("image", "vector", "sequence")
+    TEXT_FAMILIES = "model=ar (transformer, model.net=gru or lstm)"
 
     def __init__(
         self,
@@ -82,6 +87,9 @@ class GenerativeModel(pl.LightningModule):
         if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int) or levels < 2):
             raise ConfigError(f"data.levels={levels!r} must be an integer >= 2 (discrete data) or null (continuous)")
         self.levels = levels
+        if modality not in self.MODALITIES:
+            hint = f"; on text use {self.TEXT_FAMILIES}" if modality == "text" else ""
+            raise ConfigError(f"{type(self).__name__} does not model {modality} data (it models: {', '.join(self.MODALITIES)}){hint}")
         self.modality = modality
         self.optimizer_cfg = plain(optimizer) or {"_target_": "torch.optim.Adam", "lr": 1e-3}
         self.scheduler_cfg = plain(scheduler)

@@ -26,7 +26,7 @@ from genlab.nets.mlp import MADE, TimeMLP, VectorCritic, VectorDecoder, VectorEn
 from genlab.nets.pixelcnn import raster_pixelcnn
 from genlab.nets.recurrent import RecurrentAR
 from genlab.nets.temporal import TemporalDecoder, TemporalDenoiser, TemporalEncoder, temporal_critic
-from genlab.nets.transformer import RasterTransformer, SequenceTransformer
+from genlab.nets.transformer import RasterTransformer, SequenceTransformer, TextTransformer
 from genlab.nets.unet import UNet
 from genlab.utils.errors import ConfigError
 
@@ -41,12 +41,6 @@ def conv_critic(data_shape: tuple[int, ...], hidden: int, spectral: bool) -> nn.
     return ConvEncoder(data_shape, hidden, 1, use_norm=False, spectral=spectral, activation=lambda: nn.LeakyReLU(0.2))
 
 
-def causal_transformer(data_shape: tuple[int, ...], params_per_dim: int, d_model: int, n_layers: int, n_heads: int, dropout: float) -> nn.Module:
-    """Images (C, H, W) in raster order; sequences (T, C) and vectors (D,) over their values."""
-    net = RasterTransformer if len(data_shape) == 3 else SequenceTransformer
-    return net(data_shape, params_per_dim, d_model, n_layers, n_heads, dropout)
-
-
 def unet(data_shape: tuple[int, ...], base_channels: int, num_res_blocks: int, dropout: float) -> nn.Module:
     return UNet(data_shape, base_channels, num_res_blocks, dropout)
 
@@ -58,8 +52,17 @@ class Net:
     fixed: dict[str, Any] = field(default_factory=dict)
 
 
-TRANSFORMER = Net(causal_transformer, ("d_model", "n_layers", "n_heads", "dropout"))
-GRU = Net(RecurrentAR, ("hidden", "n_layers"))
+TRANSFORMER_OPTIONS = ("d_model", "n_layers", "n_heads", "dropout")
+# The causal transformer and the recurrent net in the form each modality needs: raster order
+# over pixels, time steps over continuous values, characters over ids.
+TRANSFORMER = {
+    "image": Net(RasterTransformer, TRANSFORMER_OPTIONS),
+    "sequence": Net(SequenceTransformer, TRANSFORMER_OPTIONS),
+    "vector": Net(SequenceTransformer, TRANSFORMER_OPTIONS),
+    "text": Net(TextTransformer, TRANSFORMER_OPTIONS),
+}
+GRU = {modality: Net(RecurrentAR, ("hidden", "n_layers"), {"tokens": modality == "text"}) for modality in ("sequence", "vector", "text")}
+LSTM = {modality: Net(RecurrentAR, ("hidden", "n_layers"), {"cell": "lstm", "tokens": modality == "text"}) for modality in ("sequence", "vector", "text")}
 
 DEFAULTS: dict[str, dict[str, Net]] = {
     "vae.encoder": {"image": Net(ConvEncoder, ("hidden",)), "vector": Net(VectorEncoder), "sequence": Net(TemporalEncoder, ("hidden",))},
@@ -70,7 +73,7 @@ DEFAULTS: dict[str, dict[str, Net]] = {
         "vector": Net(VectorCritic, ("spectral",)),
         "sequence": Net(temporal_critic, ("hidden", "spectral")),
     },
-    "ar.net": {"image": TRANSFORMER, "vector": Net(MADE), "sequence": TRANSFORMER},
+    "ar.net": {"image": TRANSFORMER["image"], "vector": Net(MADE), "sequence": TRANSFORMER["sequence"], "text": TRANSFORMER["text"]},
     "flow.transform": {
         "image": Net(Glow, ("num_scales", "steps_per_scale", "hidden", "coupling")),
         "vector": Net(CouplingFlow, ("coupling",)),
@@ -84,13 +87,14 @@ DEFAULTS: dict[str, dict[str, Net]] = {
     },
 }
 
-NAMED: dict[str, dict[str, Net]] = {
+# A named net is one Net, or one per modality (the name then means that modality's form).
+NAMED: dict[str, dict[str, Net | dict[str, Net]]] = {
     "ar.net": {
         "transformer": TRANSFORMER,
         "pixelcnn": Net(raster_pixelcnn, ("hidden", "n_layers", "kernel")),
         "made": DEFAULTS["ar.net"]["vector"],
         "gru": GRU,
-        "lstm": Net(RecurrentAR, ("hidden", "n_layers"), {"cell": "lstm"}),
+        "lstm": LSTM,
     },
 }
 
@@ -108,6 +112,10 @@ def build_net(role: str, spec: str | dict | None, modality: str, key: str, input
         if spec not in named:
             raise ConfigError(f"model.{key}={spec!r} is unknown; valid: {', '.join(named) or 'null'} or a dict with _target_")
         net = named[spec]
+        if isinstance(net, dict):
+            if modality not in net:
+                raise ConfigError(f"model.{key}={spec!r} has no form for {modality} data (it has: {', '.join(net)})")
+            net = net[modality]
     else:
         defaults = DEFAULTS[role]
         if modality not in defaults:

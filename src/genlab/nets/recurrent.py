@@ -22,22 +22,33 @@ CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 class RecurrentAR(nn.Module):
     """(n, *shape) continuous values -> (n, params_per_dim, *shape) conditional parameters."""
 
-    def __init__(self, data_shape: tuple[int, ...], params_per_dim: int, hidden: int = 64, n_layers: int = 2, cell: str = "gru") -> None:
+    def __init__(
+        self, data_shape: tuple[int, ...], params_per_dim: int, hidden: int = 64, n_layers: int = 2, cell: str = "gru", tokens: bool = False
+    ) -> None:
+        """`tokens`: the inputs are ids in [0, params_per_dim) (text: one logit per id), each
+        read through an embedding; otherwise continuous values through a linear map."""
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"model.net.cell={cell!r} is unknown; valid: {', '.join(CELLS)}")
         self.data_shape, self.params_per_dim = tuple(data_shape), params_per_dim
         self.order = torch.arange(math.prod(self.data_shape))
-        self.inp = nn.Linear(1, hidden)
+        self.tokens = tokens
+        self.inp = nn.Embedding(params_per_dim, hidden) if tokens else nn.Linear(1, hidden)
         self.start = nn.Parameter(torch.zeros(hidden))
         self.rnn = CELLS[cell](hidden, hidden, n_layers, batch_first=True)
         self.out = nn.Linear(hidden, params_per_dim)
 
+    def embed(self, values: Tensor) -> Tensor:
+        """(n, t) ids or values -> (n, t, hidden)."""
+        if self.tokens:
+            return self.inp(values.long())
+        if not torch.is_floating_point(values):
+            raise ValueError("the recurrent AR net models continuous values here; text takes its token form (model.net=gru on text data)")
+        return self.inp(values[..., None].to(self.inp.weight.dtype))
+
     def forward(self, x: Tensor) -> Tensor:
-        if not torch.is_floating_point(x):
-            raise ValueError("the recurrent AR net models continuous values; discrete data take model.net=transformer or pixelcnn")
         n = x.shape[0]
-        previous = self.inp(x.reshape(n, -1, 1)[:, :-1].to(self.inp.weight.dtype))
+        previous = self.embed(x.reshape(n, -1)[:, :-1])
         h, _ = self.rnn(torch.cat([self.start.expand(n, 1, -1), previous], 1))
         return self.out(h).transpose(1, 2).reshape(n, self.params_per_dim, *self.data_shape)
 
@@ -50,6 +61,6 @@ class RecurrentAR(nn.Module):
         if previous is None:
             inp = self.start.expand(num_samples, 1, -1)
         else:
-            inp = self.inp(previous.reshape(num_samples, 1, 1).to(self.inp.weight.dtype))
+            inp = self.embed(previous.reshape(num_samples, 1))
         h, cache["state"] = self.rnn(inp, cache.get("state"))
         return self.out(h[:, 0])

@@ -169,6 +169,20 @@ class RasterTransformer(CausalTransformer):
         return sequence_to_image(seq_logits, self.data_shape).permute(0, 4, 1, 2, 3)
 
 
+class TextTransformer(CausalTransformer):
+    """The autoregressive text net: character ids (n, T) -> logits (n, vocab, T), causal in
+    reading order, one learned embedding per position; `step` serves KV-cached sampling."""
+
+    def __init__(self, data_shape: tuple[int, ...], params_per_dim: int, d_model: int, n_layers: int, n_heads: int, dropout: float = 0.0) -> None:
+        if len(data_shape) != 1:
+            raise ValueError(f"the text transformer models character windows (T,), not data shape {list(data_shape)}")
+        super().__init__(params_per_dim, (data_shape[0], 1, 1), d_model, n_layers, n_heads, dropout)
+        self.order = torch.arange(data_shape[0])
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return super().forward(tokens).transpose(1, 2)
+
+
 class SequenceTransformer(nn.Module):
     """The autoregressive time-series net: values (n, T, C) -> parameters (n, P, T, C), causal
     over the values in time order (step 0's channels, then step 1's...), as the recurrent net.

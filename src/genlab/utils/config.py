@@ -80,6 +80,14 @@ def _sequence_shape(path: str | None) -> list[int] | None:
     return [int(n) for n in load_sequences(path).shape[1:]]
 
 
+def _text_levels(source: str, path: str | None, val_fraction: float, test_fraction: float) -> int:
+    """`data.levels` of a text: its train block's characters plus the unknown id, read from the text."""
+    from genlab.data.text import Vocabulary, blocks, fortunes_text, read_text
+
+    text = fortunes_text() if source == "fortunes" else read_text(path)
+    return len(Vocabulary(blocks(text, val_fraction, test_fraction)["train"]))
+
+
 def register_resolvers() -> None:
     """Resolvers used by the config tree; use_cache keeps a run's unique id stable."""
     if not OmegaConf.has_resolver("genlab.uid"):
@@ -96,6 +104,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("genlab.table_shape", _table_shape)
     if not OmegaConf.has_resolver("genlab.sequence_shape"):
         OmegaConf.register_new_resolver("genlab.sequence_shape", _sequence_shape)
+    if not OmegaConf.has_resolver("genlab.text_levels"):
+        OmegaConf.register_new_resolver("genlab.text_levels", _text_levels, use_cache=True)
     if not OmegaConf.has_resolver("genlab.run_name"):
         OmegaConf.register_new_resolver("genlab.run_name", _run_name)
 

@@ -75,6 +75,20 @@ def log_image(trainer: pl.Trainer, key: str, grid: Tensor, path: Path) -> None:
             logger.experiment.log_artifact(logger.run_id, str(path), artifact_path=key)
 
 
+def log_text(trainer: pl.Trainer, key: str, texts: list[str], path: Path) -> None:
+    """Log generated texts, already saved as `path` (.txt), to every logger: TensorBoard's
+    text panel, a wandb table with one sample per row, an MLflow artifact."""
+    step = trainer.global_step
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            # Markdown: four-space indentation keeps line breaks and spacing as generated.
+            logger.experiment.add_text(key, "\n\n".join("    " + t.replace("\n", "\n    ") for t in texts), global_step=step)
+        elif isinstance(logger, WandbLogger):
+            logger.log_text(key=key, columns=["sample"], data=[[t] for t in texts], step=step)
+        elif isinstance(logger, MLFlowLogger):
+            logger.experiment.log_artifact(logger.run_id, str(path), artifact_path=key)
+
+
 class RecordLoggerIds(pl.Callback):
     """Puts the wandb and MLflow run ids into every checkpoint, so a resumed run reopens the
     same dashboard runs (`reopen_logger_runs`) rather than starting new ones."""

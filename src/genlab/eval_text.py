@@ -1,0 +1,46 @@
+"""genlab-eval on text: bits per character beside real compressors on the same split, and a
+sample-quality figure for every text model: the bits per character that a character n-gram
+fitted on the training text assigns to generated text, beside held-out text (the floor)
+and uniform random characters (the ceiling). Samples go to samples.txt next to metrics.json.
+"""
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from genlab.data.text import TextDataModule
+from genlab.metrics.text_quality import NGram, compressor_bits_per_char
+from genlab.models.base import GenerativeModel
+from genlab.pictures.text import write_texts
+
+NGRAM_ORDER = 5
+
+
+def text_evaluation(model: GenerativeModel, datamodule: TextDataModule, cfg: DictConfig) -> dict[str, Any]:
+    from genlab.eval import generate
+
+    vocab = datamodule.vocab
+    rows: dict[str, Any] = {"data/vocabulary": len(vocab), "data/test_unknown_fraction": datamodule.unknown_fraction["test"]}
+    if cfg.reference:
+        rows["reference/uniform_bpc"] = math.log2(len(vocab))
+        train, test = datamodule.blocks["train"], datamodule.blocks["test"]
+        rows.update({f"reference/{name.split()[0]}_bpc": bits for name, bits in compressor_bits_per_char(train, test).items()})
+    if not cfg.sample_quality:
+        return rows
+    n = min(cfg.num_samples, len(datamodule.splits["test"]))
+    was_training = model.training
+    fake, seconds = generate(model.eval(), n, cfg.sample_batch_size)
+    model.train(was_training)
+    texts = [vocab.decode(ids) for ids in datamodule.to_data_units(fake)]
+    ngram = NGram(datamodule.blocks["train"], NGRAM_ORDER, vocab.chars)
+    rows.update({"num_samples": n, "test/sampling_chars_per_s": n * datamodule.shape[0] / seconds, "test/ngram_bpc": ngram.bits_per_char(texts)})
+    if cfg.reference:
+        held_out = [vocab.decode(ids) for ids in datamodule.splits["test"].data[:n]]
+        uniform = torch.randint(0, len(vocab) - 1, (n, datamodule.shape[0]), generator=torch.Generator().manual_seed(0))
+        rows["reference/real_ngram_bpc"] = ngram.bits_per_char(held_out)
+        rows["reference/uniform_ngram_bpc"] = ngram.bits_per_char([vocab.decode(ids) for ids in uniform])
+    write_texts(texts, Path(cfg.paths.output_dir) / "samples.txt")
+    return rows
