@@ -36,6 +36,7 @@ from genlab.data.tensors import (
     carve_splits,
     check_fraction,
     check_positive_int,
+    check_source,
 )
 from genlab.utils.errors import ConfigError, DataUnavailableError
 
@@ -170,12 +171,7 @@ class SequenceDataModule(AffineDataModule):
         then `val_fraction` of the rest, by a seeded permutation; a series by time. `data_dir`, `download`, `epochs`,
         `val_every_n_epochs` and `torch_threads` are read by the run config."""
         super().__init__(batch_size, eval_batch_size, num_workers, shuffle_seed)
-        if source not in SEQUENCE_SOURCES:
-            raise ConfigError(f"data.source={source!r} is unknown; valid: {', '.join(SEQUENCE_SOURCES)}")
-        if source == "file" and path is None:
-            raise ConfigError("data.path is required with data.source=file: a .npy of (N, T, C) or a .csv of steps")
-        if source != "file" and path is not None:
-            raise ConfigError(f"data.path={path!r} applies only to data.source=file, not {source}")
+        check_source(source, SEQUENCE_SOURCES, path, "a .npy of (N, T, C) or a .csv of steps")
         if scaling not in SCALINGS:
             raise ConfigError(f"data.scaling={scaling!r} is unknown; valid: {', '.join(SCALINGS)}")
         if source in ("ucr", "series") and name is None:

@@ -184,6 +184,17 @@ def check_positive_int(name: str, value: object) -> None:
         raise ConfigError(f"{name}={value!r} is invalid: must be a positive integer")
 
 
+def check_source(source: str, valid: tuple[str, ...], path: str | None, file_kind: str) -> None:
+    """`data.source` is one of `valid`; `data.path` is given exactly when the source is a file
+    (a path the run would silently ignore is an error too)."""
+    if source not in valid:
+        raise ConfigError(f"data.source={source!r} is unknown; valid: {', '.join(valid)}")
+    if source == "file" and path is None:
+        raise ConfigError(f"data.path is required with data.source=file: {file_kind}")
+    if source != "file" and path is not None:
+        raise ConfigError(f"data.path={path!r} applies only to data.source=file, not {source}")
+
+
 def check_fraction(name: str, value: float) -> None:
     if not 0.0 < float(value) < 1.0:
         raise ConfigError(f"{name}={value} must lie strictly between 0 and 1")

@@ -22,7 +22,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from genlab.data.tensors import TensorDataModule, TensorSplit, check_fraction, check_positive_int
+from genlab.data.tensors import (
+    TensorDataModule,
+    TensorSplit,
+    check_fraction,
+    check_positive_int,
+    check_source,
+)
 from genlab.utils.errors import ConfigError, DataUnavailableError
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
@@ -105,12 +111,7 @@ class TextDataModule(TensorDataModule):
         """`data_dir`, `download`, `epochs`, `val_every_n_epochs` and `torch_threads` are read by
         the run config. `levels` in the config is the vocabulary size (read from the text)."""
         super().__init__(batch_size, eval_batch_size, num_workers, shuffle_seed)
-        if source not in TEXT_SOURCES:
-            raise ConfigError(f"data.source={source!r} is unknown; valid: {', '.join(TEXT_SOURCES)}")
-        if source == "file" and path is None:
-            raise ConfigError("data.path is required with data.source=file: a UTF-8 .txt file")
-        if source != "file" and path is not None:
-            raise ConfigError(f"data.path={path!r} applies only to data.source=file, not {source}")
+        check_source(source, TEXT_SOURCES, path, "a UTF-8 .txt file")
         check_positive_int("data.length", length)
         check_fraction("data.val_fraction", val_fraction)
         check_fraction("data.test_fraction", test_fraction)

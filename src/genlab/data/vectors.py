@@ -16,9 +16,9 @@ from genlab.data.tensors import (
     carve_splits,
     check_fraction,
     check_positive_int,
+    check_source,
 )
 from genlab.data.toy2d import TOY_SOURCES, reference_entropy, sample_toy
-from genlab.utils.errors import ConfigError
 
 VECTOR_SOURCES = (*TOY_SOURCES, *TABULAR_SOURCES, "file")
 _SPLITS = ("train", "val", "test")
@@ -61,13 +61,7 @@ class VectorDataModule(AffineDataModule):
         read them by interpolation); `epochs`, `val_every_n_epochs` and `torch_threads` are read by the run config; `data_dir` and
         `download` are accepted so every data config has the same keys: nothing is fetched."""
         super().__init__(batch_size, eval_batch_size, num_workers, shuffle_seed)
-        if source not in VECTOR_SOURCES:
-            valid = ", ".join(VECTOR_SOURCES)
-            raise ConfigError(f"data.source={source!r} is unknown; valid: {valid}")
-        if source == "file" and path is None:
-            raise ConfigError("data.path is required with data.source=file: a .npy or .csv of rows")
-        if source != "file" and path is not None:  # a path the run would silently ignore
-            raise ConfigError(f"data.path={path!r} applies only to data.source=file, not {source}")
+        check_source(source, VECTOR_SOURCES, path, "a .npy or .csv of rows")
         for key, value in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
             check_positive_int(f"data.{key}", value)
         check_fraction("data.val_fraction", val_fraction)
