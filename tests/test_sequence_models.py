@@ -167,5 +167,5 @@ def test_each_family_trains_samples_and_evaluates_on_sines(make_cfg, tmp_path, f
     assert math.isfinite(evaluated["reference/ar1_nll"])
     if family != "gan":
         assert math.isfinite(evaluated["test/nll"]) and math.isfinite(evaluated["test/nll_data_units"])
-    assert list((tmp_path / "run" / "samples").glob("*.png"))
+    assert list((tmp_path / "run" / "samples").glob("*.png")) and list((tmp_path / "run" / "samples" / "pca").glob("*.png"))
     assert (tmp_path / "eval" / "samples.png").is_file() and (tmp_path / "eval" / "pca.png").is_file()

@@ -1,7 +1,7 @@
 """Writes a picture of `model.sample()` into the run dir and sends it to the loggers: an image
 grid for images; for vectors a scatter of samples beside held-out points (and, for 2-D data
 and a model with a likelihood, its log-density as a heat map); for sequences line plots of
-generated sequences over held-out ones; for text the samples as text (a .txt, TensorBoard's
+generated sequences over held-out ones and TimeGAN's PCA overlay; for text the samples as text (a .txt, TensorBoard's
 text panel, a wandb table)."""
 
 from pathlib import Path
@@ -28,7 +28,8 @@ class SampleGrid(pl.Callback):
     """
 
     def __init__(self, dirpath: str, num_samples: int = 64, every_n_epochs: int = 5, seed: int = 0, num_points: int = 2000) -> None:
-        """`num_samples` images in a grid, or `num_points` vectors in a scatter."""
+        """`num_samples` images in a grid (sequences: line plots), or `num_points` vectors in a
+        scatter (sequences: in TimeGAN's PCA overlay, under samples/pca/)."""
         if num_samples < 1 or every_n_epochs < 1 or num_points < 1:
             raise ValueError(f"SampleGrid needs num_samples, num_points and every_n_epochs >= 1, got {num_samples}, {num_points}, {every_n_epochs}")
         self.dirpath = Path(dirpath)
@@ -58,17 +59,20 @@ class SampleGrid(pl.Callback):
         path = self.dirpath / f"{name}.png"
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(self.seed)
-            samples = pl_module.sample(self.num_points if vectors else self.num_samples).float()
-            texts = None
+            samples = pl_module.sample(self.num_points if modality in ("vector", "sequence") else self.num_samples).float()
+            texts = pca = None
             if modality == "text":
                 from genlab.pictures.text import write_texts
 
                 texts = [datamodule.vocab.decode(ids) for ids in datamodule.to_data_units(samples.cpu())]
                 path = write_texts(texts, path.with_suffix(".txt"))
             elif modality == "sequence":
-                from genlab.pictures.sequences import line_grid
+                from genlab.pictures.sequences import line_grid, pca_panel
 
-                picture = line_grid(datamodule.splits["val"].data, samples.cpu(), path=path, title=name)
+                real = datamodule.splits["val"].data
+                picture = line_grid(real, samples[: self.num_samples].cpu(), path=path, title=name)
+                pca_path = self.dirpath / "pca" / f"{name}.png"
+                pca = pca_panel(real[: self.num_points], {"generated": samples.cpu()}, path=pca_path, title=f"PCA, {name}")
             elif vectors:
                 from genlab.eval_vectors import log_density_of
                 from genlab.pictures.vectors import scatter_panel
@@ -84,5 +88,7 @@ class SampleGrid(pl.Callback):
             log_text(trainer, "samples", texts, path)
         else:
             log_image(trainer, "samples", picture, path)
+        if pca is not None:
+            log_image(trainer, "pca", pca, pca_path)
         self.last_step = trainer.global_step
         return path
