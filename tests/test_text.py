@@ -9,6 +9,7 @@ import torch
 
 from genlab.data.text import UNKNOWN, TextDataModule, Vocabulary, blocks
 from genlab.eval import evaluate
+from genlab.eval_text import complete_words, word_shares
 from genlab.metrics.text_quality import NGram, compressor_bits_per_char
 from genlab.models.autoregressive import Autoregressive
 from genlab.nets.recurrent import RecurrentAR
@@ -145,3 +146,14 @@ def test_genlab_eval_scores_text_against_the_ngram_floor_and_ceiling(make_cfg, t
     assert evaluated["reference/real_ngram_bpc"] < evaluated["test/ngram_bpc"] + 1.0 < evaluated["reference/uniform_ngram_bpc"] + 1.0
     assert evaluated["reference/uniform_bpc"] == pytest.approx(math.log2(evaluated["data/vocabulary"]))
     assert "reference/gzip_bpc" in evaluated and (tmp_path / "eval" / "samples.txt").is_file()
+
+
+def test_the_word_list_is_a_shuffled_stream_split_by_words(tmp_path):
+    dm = TextDataModule(source="words", length=32)
+    words = dm.text.split("\n")[:-1]
+    assert len(words) == 104334 and words != sorted(words)
+    assert dm.text == TextDataModule(source="words", length=32).text  # seeded
+    got = complete_words(["ing\ncat\nzzqx\ndog", "x\nunseen\n"])
+    assert got == ["cat", "zzqx", "unseen"]
+    shares = word_shares(got, train_words={"cat"}, dictionary={"cat", "dog", "unseen"})
+    assert shares == pytest.approx({"words_copied": 1 / 3, "words_novel_real": 1 / 3, "words_invented": 1 / 3})

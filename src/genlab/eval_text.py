@@ -1,7 +1,9 @@
 """genlab-eval on text: bits per character beside real compressors on the same split, and a
 sample-quality figure for every text model: the bits per character that a character n-gram
 fitted on the training text assigns to generated text, beside held-out text (the floor)
-and uniform random characters (the ceiling). Samples go to samples.txt next to metrics.json.
+and uniform random characters (the ceiling). On the word list also the share of generated
+words that are real but unseen in training, copies of training words, or inventions.
+Samples go to samples.txt next to metrics.json.
 """
 
 import math
@@ -17,6 +19,20 @@ from genlab.models.base import GenerativeModel
 from genlab.pictures.text import write_texts
 
 NGRAM_ORDER = 5
+
+
+def complete_words(texts: list[str]) -> list[str]:
+    """The words of each text that lie whole between two newlines (a window starts and ends
+    mid-word: its first and last pieces are dropped)."""
+    return [w for text in texts for w in text.split("\n")[1:-1] if w]
+
+
+def word_shares(words: list[str], train_words: set[str], dictionary: set[str]) -> dict[str, float]:
+    """Shares of `words` that copy a training word, are real words unseen in training, or neither."""
+    total = max(len(words), 1)
+    copied = sum(w in train_words for w in words)
+    novel_real = sum(w in dictionary and w not in train_words for w in words)
+    return {"words_copied": copied / total, "words_novel_real": novel_real / total, "words_invented": (len(words) - copied - novel_real) / total}
 
 
 def text_evaluation(model: GenerativeModel, datamodule: TextDataModule, cfg: DictConfig) -> dict[str, Any]:
@@ -42,5 +58,12 @@ def text_evaluation(model: GenerativeModel, datamodule: TextDataModule, cfg: Dic
         uniform = torch.randint(0, len(vocab) - 1, (n, datamodule.shape[0]), generator=torch.Generator().manual_seed(0))
         rows["reference/real_ngram_bpc"] = ngram.bits_per_char(held_out)
         rows["reference/uniform_ngram_bpc"] = ngram.bits_per_char([vocab.decode(ids) for ids in uniform])
+    if datamodule.source == "words":
+        train_words = set(datamodule.blocks["train"].split("\n"))
+        dictionary = set(datamodule.text.split("\n"))
+        rows.update({f"test/{k}": v for k, v in word_shares(complete_words(texts), train_words, dictionary).items()})
+        if cfg.reference:
+            held_out = complete_words([datamodule.vocab.decode(ids) for ids in datamodule.splits["test"].data[:n]])
+            rows.update({f"reference/real_{k}": v for k, v in word_shares(held_out, train_words, dictionary).items()})
     write_texts(texts, Path(cfg.paths.output_dir) / "samples.txt")
     return rows

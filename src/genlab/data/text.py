@@ -4,6 +4,10 @@ Sources:
 - `fortunes`: Debian's `fortunes` files (those without an extension under
   /usr/share/games/fortunes; `.dat` are indexes, `.u8` links), concatenated in name order
   (2,576,674 bytes here), the corpus whose compressor figures are in the README.
+- `words`: Debian's `wamerican` word list (/usr/share/dict/american-english, 104,334 words),
+  shuffled with `split_seed` and written one word per line, makemore's data as one stream:
+  a newline ends each word, so a model learns where words start and stop; the blocks below
+  split it by words, and `genlab-eval` reads generated words back between newlines.
 - `file`: a user's UTF-8 `.txt` (`data.path`).
 
 The text is split into contiguous blocks, train first, then val, then test (90/5/5 by
@@ -32,7 +36,8 @@ from genlab.data.tensors import (
 from genlab.utils.errors import ConfigError, DataUnavailableError
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
-TEXT_SOURCES = ("fortunes", "file")
+WORD_LIST = Path("/usr/share/dict/american-english")
+TEXT_SOURCES = ("fortunes", "words", "file")
 UNKNOWN = "\ufffd"  # how the unknown-character id prints
 
 
@@ -41,6 +46,23 @@ def fortunes_text() -> str:
         raise DataUnavailableError(f"data.source=fortunes needs Debian's fortunes package ({FORTUNES_DIR} is missing): apt-get install fortunes")
     files = sorted(p for p in FORTUNES_DIR.iterdir() if p.is_file() and not p.suffix)
     return "".join(p.read_bytes().decode("utf-8") for p in files)
+
+
+def word_list(seed: int) -> list[str]:
+    if not WORD_LIST.is_file():
+        raise DataUnavailableError(f"data.source=words needs Debian's wamerican package ({WORD_LIST} is missing): apt-get install wamerican")
+    words = WORD_LIST.read_text(encoding="utf-8").split()
+    order = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [words[i] for i in order]
+
+
+def source_text(source: str, path: str | None, split_seed: int) -> str:
+    """The whole text of a source, before splitting."""
+    if source == "fortunes":
+        return fortunes_text()
+    if source == "words":
+        return "".join(w + "\n" for w in word_list(split_seed))
+    return read_text(path)
 
 
 def read_text(path: str | Path) -> str:
@@ -95,6 +117,7 @@ class TextDataModule(TensorDataModule):
         length: int = 64,
         val_fraction: float = 0.05,
         test_fraction: float = 0.05,
+        split_seed: int = 0,
         data_dir: str = "data",
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -109,7 +132,8 @@ class TextDataModule(TensorDataModule):
         shuffle_seed: int | None = 0,
     ) -> None:
         """`data_dir`, `download`, `epochs`, `val_every_n_epochs` and `torch_threads` are read by
-        the run config. `levels` in the config is the vocabulary size (read from the text)."""
+        the run config. `levels` in the config is the vocabulary size (read from the text).
+        `split_seed` shuffles the word list (words only)."""
         super().__init__(batch_size, eval_batch_size, num_workers, shuffle_seed)
         check_source(source, TEXT_SOURCES, path, "a UTF-8 .txt file")
         check_positive_int("data.length", length)
@@ -117,7 +141,7 @@ class TextDataModule(TensorDataModule):
         check_fraction("data.test_fraction", test_fraction)
         self.save_hyperparameters()
         self.source, self.data_dir, self.download = source, str(data_dir), bool(download)
-        self.text = fortunes_text() if source == "fortunes" else read_text(path)
+        self.text = source_text(source, path, split_seed)
         self.blocks = blocks(self.text, val_fraction, test_fraction)
         for name, block in self.blocks.items():
             if len(block) < length:

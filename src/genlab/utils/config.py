@@ -80,12 +80,11 @@ def _sequence_shape(path: str | None) -> list[int] | None:
     return [int(n) for n in load_sequences(path).shape[1:]]
 
 
-def _text_levels(source: str, path: str | None, val_fraction: float, test_fraction: float) -> int:
+def _text_levels(source: str, path: str | None, val_fraction: float, test_fraction: float, split_seed: int = 0) -> int:
     """`data.levels` of a text: its train block's characters plus the unknown id, read from the text."""
-    from genlab.data.text import Vocabulary, blocks, fortunes_text, read_text
+    from genlab.data.text import Vocabulary, blocks, source_text
 
-    text = fortunes_text() if source == "fortunes" else read_text(path)
-    return len(Vocabulary(blocks(text, val_fraction, test_fraction)["train"]))
+    return len(Vocabulary(blocks(source_text(source, path, split_seed), val_fraction, test_fraction)["train"]))
 
 
 def register_resolvers() -> None:
