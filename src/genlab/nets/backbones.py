@@ -26,6 +26,7 @@ from genlab.nets.mlp import MADE, TimeMLP, VectorCritic, VectorDecoder, VectorEn
 from genlab.nets.pixelcnn import raster_pixelcnn
 from genlab.nets.recurrent import RecurrentAR
 from genlab.nets.temporal import TemporalDecoder, TemporalDenoiser, TemporalEncoder, temporal_critic
+from genlab.nets.token_denoiser import TokenDenoiser
 from genlab.nets.transformer import RasterTransformer, SequenceTransformer, TextTransformer
 from genlab.nets.unet import UNet
 from genlab.utils.errors import ConfigError
@@ -84,6 +85,7 @@ DEFAULTS: dict[str, dict[str, Net]] = {
         "image": Net(unet, ("base_channels", "num_res_blocks", "dropout")),
         "vector": Net(TimeMLP, ("dropout",)),
         "sequence": Net(TemporalDenoiser, ("dropout",)),
+        "text": Net(TokenDenoiser, ("dropout",)),  # for masked (absorbing-state) diffusion
     },
 }
 

@@ -105,6 +105,12 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("genlab.sequence_shape", _sequence_shape)
     if not OmegaConf.has_resolver("genlab.text_levels"):
         OmegaConf.register_new_resolver("genlab.text_levels", _text_levels, use_cache=True)
+    if not OmegaConf.has_resolver("genlab.diffusion_family"):
+        # One `model=diffusion` for every modality: text diffuses by masking, the rest by noise.
+        OmegaConf.register_new_resolver(
+            "genlab.diffusion_family",
+            lambda modality: "genlab.models.masked_diffusion.MaskedDiffusion" if modality == "text" else "genlab.models.diffusion.Diffusion",
+        )
     if not OmegaConf.has_resolver("genlab.run_name"):
         OmegaConf.register_new_resolver("genlab.run_name", _run_name)
 
