@@ -28,7 +28,8 @@ bench:  ## framework overhead, data pipeline, sampling and precision benchmarks 
 	cd benchmarks && ../$(BIN)/python overhead.py && ../$(BIN)/python sampling.py && ../$(BIN)/python precision.py && ../$(BIN)/python checkpointing.py
 	cd benchmarks && ../$(BIN)/python overhead.py --data moons --batch 512 --families flow --steps 300 --name overhead_vectors
 	cd benchmarks && ../$(BIN)/python overhead.py --data sines --batch 128 --families ar ar_rnn --steps 100 --name overhead_sequences
-	cd benchmarks && ../$(BIN)/python sequence_sampling.py
+	cd benchmarks && ../$(BIN)/python overhead.py --data fortunes --batch 64 --families ar --steps 100 --name overhead_text
+	cd benchmarks && ../$(BIN)/python ar_sampling.py
 
 bench-peers:  ## quality per compute vs normflows, denoising-diffusion-pytorch, pythae, an uncached AR (Fashion-MNIST, ~1.5 h CPU), zuko (2-D)
 	test -x $(PEERS_BIN)/python || ($(PY) -m venv .venv-peers && $(PEERS_BIN)/pip install --quiet -e '.[peers]')

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.data.text import UNKNOWN, TextDataModule, Vocabulary, blocks
+from genlab.data.text import UNKNOWN, WORD_LIST, TextDataModule, Vocabulary, blocks
 from genlab.eval import evaluate
 from genlab.eval_text import complete_words, word_shares
 from genlab.metrics.text_quality import NGram, compressor_bits_per_char
@@ -148,6 +148,7 @@ def test_genlab_eval_scores_text_against_the_ngram_floor_and_ceiling(make_cfg, t
     assert "reference/gzip_bpc" in evaluated and (tmp_path / "eval" / "samples.txt").is_file()
 
 
+@pytest.mark.skipif(not WORD_LIST.is_file(), reason="needs Debian's wamerican")
 def test_the_word_list_is_a_shuffled_stream_split_by_words(tmp_path):
     dm = TextDataModule(source="words", length=32)
     words = dm.text.split("\n")[:-1]
