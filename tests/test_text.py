@@ -9,7 +9,7 @@ import torch
 
 from genlab.data.text import UNKNOWN, WORD_LIST, TextDataModule, Vocabulary, blocks
 from genlab.eval import evaluate
-from genlab.eval_text import complete_words, word_shares
+from genlab.eval_text import complete_words, sliding_bits_per_char, word_shares
 from genlab.metrics.text_quality import NGram, compressor_bits_per_char
 from genlab.models.autoregressive import Autoregressive
 from genlab.nets.recurrent import RecurrentAR
@@ -146,6 +146,7 @@ def test_genlab_eval_scores_text_against_the_ngram_floor_and_ceiling(make_cfg, t
     assert evaluated["reference/real_ngram_bpc"] < evaluated["test/ngram_bpc"] + 1.0 < evaluated["reference/uniform_ngram_bpc"] + 1.0
     assert evaluated["reference/uniform_bpc"] == pytest.approx(math.log2(evaluated["data/vocabulary"]))
     assert "reference/gzip_bpc" in evaluated and (tmp_path / "eval" / "samples.txt").is_file()
+    assert evaluated["test/bpc_sliding"] < evaluated["reference/uniform_bpc"]
 
 
 @pytest.mark.skipif(not WORD_LIST.is_file(), reason="needs Debian's wamerican")
@@ -158,3 +159,17 @@ def test_the_word_list_is_a_shuffled_stream_split_by_words(tmp_path):
     assert got == ["cat", "zzqx", "unseen"]
     shares = word_shares(got, train_words={"cat"}, dictionary={"cat", "dog", "unseen"})
     assert shares == pytest.approx({"words_copied": 1 / 3, "words_novel_real": 1 / 3, "words_invented": 1 / 3})
+
+
+def test_sliding_windows_score_every_test_character_once(tmp_path):
+    """With a model whose per-character cost is known (uniform: log2 vocab each), the sliding
+    figure is exactly that, whatever the window overlap."""
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT * 3)
+    dm = TextDataModule(source="file", path=str(path), length=16)
+    dm.setup()
+    model = Autoregressive([16], dm.levels, net="gru", hidden=8, n_layers=1, modality="text")
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.zero_()  # zero logits: every character costs log(vocab)
+    assert sliding_bits_per_char(model, dm, 7) == pytest.approx(math.log2(dm.levels))

@@ -1,4 +1,5 @@
-"""genlab-eval on text: bits per character beside real compressors on the same split, and a
+"""genlab-eval on text: bits per character beside real compressors on the same split (AR
+models also with sliding windows, every character with at least half a window of context), and a
 sample-quality figure for every text model: the bits per character that a character n-gram
 fitted on the training text assigns to generated text, beside held-out text (the floor)
 and uniform random characters (the ceiling). On the word list also the share of generated
@@ -21,6 +22,29 @@ from genlab.pictures.text import write_texts
 NGRAM_ORDER = 5
 
 
+@torch.no_grad()
+def sliding_bits_per_char(model: GenerativeModel, datamodule: TextDataModule, batch_size: int) -> float:
+    """Bits per character of the whole test block with at least half a window of context for
+    every character but the first half-window: windows of length L every L/2 characters, each
+    scoring only its last L/2 (the first window all of it). The non-overlapping windows of
+    `test/bpd` predict each window's first characters from almost nothing, which a
+    compressor streaming the block never has to do."""
+    length = datamodule.shape[0]
+    half = length // 2
+    ids = datamodule.vocab.encode(datamodule.blocks["test"])
+    starts = torch.arange(0, len(ids) - length + 1, half)
+    windows = ids[starts[:, None] + torch.arange(length)]
+    bits, count = 0.0, 0
+    for i in range(0, len(windows), batch_size):
+        chunk = datamodule.to_model_input(windows[i : i + batch_size]).to(model.device)
+        nll = model.position_nll(chunk).float().cpu() / math.log(2)
+        scored = nll[:, half:]
+        if i == 0:
+            bits, count = float(nll[0, :half].sum()), half
+        bits, count = bits + float(scored.sum()), count + scored.numel()
+    return bits / count
+
+
 def complete_words(texts: list[str]) -> list[str]:
     """The words of each text that lie whole between two newlines (a window starts and ends
     mid-word: its first and last pieces are dropped)."""
@@ -40,6 +64,8 @@ def text_evaluation(model: GenerativeModel, datamodule: TextDataModule, cfg: Dic
 
     vocab = datamodule.vocab
     rows: dict[str, Any] = {"data/vocabulary": len(vocab), "data/test_unknown_fraction": datamodule.unknown_fraction["test"]}
+    if hasattr(model, "position_nll") and cfg.likelihood:
+        rows["test/bpc_sliding"] = sliding_bits_per_char(model.eval(), datamodule, cfg.sample_batch_size)
     if cfg.reference:
         rows["reference/uniform_bpc"] = math.log2(len(vocab))
         train, test = datamodule.blocks["train"], datamodule.blocks["test"]

@@ -140,10 +140,14 @@ class Autoregressive(GenerativeModel):
         before p in the net's order."""
         return self.net(inputs)
 
+    def position_nll(self, x: Tensor) -> Tensor:
+        """(n, *shape) exact NLL in nats of each dimension given the ones before it."""
+        inputs = self.to_tokens(x)
+        return self.conditional.nll(self.logits(inputs), inputs)
+
     def nll(self, x: Tensor) -> Tensor:
         """Exact NLL in nats: of the discrete data (no dequantization offset), or the density."""
-        inputs = self.to_tokens(x)
-        return self.conditional.nll(self.logits(inputs), inputs).flatten(1).sum(1)
+        return self.position_nll(x).flatten(1).sum(1)
 
     def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return self.per_dim(self.nll(x)).mean(), {}
