@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
+from genlab.data.text import WORD_LIST
 from genlab.report import write_report
 
 BIN = Path(sys.executable).parent
@@ -79,3 +80,22 @@ def test_vector_multirun_and_its_report(tmp_path):
     assert all(math.isfinite(float(r["test/nll"])) for r in rows if r["model"] != "gan")
     assert all(not r["test/nll"] and not r.get("test/bpd") for r in rows if r["model"] == "gan")
     assert Image.open(out / "mosaic.png").size[0] > 300
+
+
+@pytest.mark.skipif(not WORD_LIST.is_file(), reason="needs Debian's wamerican")
+def test_sequence_and_text_multirun_and_its_report(tmp_path):
+    """AR and diffusion on sines and on words in one multirun; the report shows line plots, the
+    PCA overlays and the text samples."""
+    cmd = [str(BIN / "genlab-train"), "-m", "debug=limit_batches", "callbacks.progress_bar=null",
+           "model=ar,diffusion", "data=sines_small,words", "data.eval_batch_size=100", f"paths.root_dir={tmp_path}"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    assert "4 succeeded, 0 failed" in (sweep / "summary.md").read_text()
+    out = write_report(sweep, tmp_path / "report")
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert all(math.isfinite(float(r["test/bpd"])) for r in rows if r["data"] == "words")
+    assert all(math.isfinite(float(r["test/nll"])) for r in rows if r["data"] == "sines_small")
+    assert Image.open(out / "mosaic.png").size[0] > 300 and Image.open(out / "pca_mosaic.png").size[0] > 300
+    page = (out / "report.html").read_text()
+    assert "<h2>Text samples</h2>" in page and page.count("---- sample 0 ----") == 2

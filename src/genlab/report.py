@@ -96,10 +96,28 @@ def bar_chart(rows: list[dict[str, Any]], columns: list[str], path: Path) -> boo
     return True
 
 
-def mosaic(jobs: list[dict[str, Any]], rows: list[dict[str, Any]], columns: list[str], path: Path) -> bool:
+def latest(job: dict[str, Any], folder: str, pattern: str) -> Path | None:
+    """The newest file matching `pattern` in the job's `folder` (e.g. samples, samples/pca)."""
+    found = sorted((Path(job["dir"]) / folder).glob(pattern), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def text_samples(jobs: list[dict[str, Any]], rows: list[dict[str, Any]], columns: list[str], chars: int = 600) -> str:
+    """HTML: the start of each text run's newest samples (.txt), escaped, one block per job."""
+    blocks = []
+    for job, row in zip(jobs, rows):
+        found = latest(job, "samples", "*.txt")
+        if found:
+            blocks.append(f"<h3>{html.escape(label(row, columns))}</h3><pre>{html.escape(found.read_text(encoding='utf-8')[:chars])}</pre>")
+    return "<h2>Text samples</h2>" + "".join(blocks) if blocks else ""
+
+
+def mosaic(jobs: list[dict[str, Any]], rows: list[dict[str, Any]], columns: list[str], path: Path, folder: str = "samples") -> bool:
+    """The newest picture of each job's `folder` side by side (samples: grids, scatters, line
+    plots; samples/pca: the sequences' PCA overlays)."""
     grids = []
     for job, row in zip(jobs, rows):
-        found = sorted((Path(job["dir"]) / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
+        found = [p for p in [latest(job, folder, "*.png")] if p]
         if found:
             grids.append((label(row, columns), found[-1]))
     if not grids:
@@ -143,6 +161,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> Path:
             ("loss_curves.png", loss_curves(jobs, rows, columns, out / "loss_curves.png")),
             ("bars.png", bar_chart(rows, columns, out / "bars.png")),
             ("mosaic.png", mosaic(jobs, rows, columns, out / "mosaic.png")),
+            ("pca_mosaic.png", mosaic(jobs, rows, columns, out / "pca_mosaic.png", "samples/pca")),
         )
         if made
     ]
@@ -152,7 +171,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> Path:
 <style>body{{font-family:sans-serif;margin:2em;background:#fff;color:#222}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #bbb;padding:4px 8px;font-size:13px}}th{{background:#eef}}img{{max-width:100%;margin:1em 0}}</style></head>
 <body><h1>genlab report</h1><p>{html.escape(str(sweep_dir))}: {len(jobs)} jobs,
-{sum(r['status'] == 'ok' for r in rows)} succeeded</p>{table}{''.join(embed(out / f) for f in figures)}</body></html>"""
+{sum(r['status'] == 'ok' for r in rows)} succeeded</p>{table}{''.join(embed(out / f) for f in figures)}{text_samples(jobs, rows, columns)}</body></html>"""
     atomic_write_text(out / "report.html", page)
     return out
 

@@ -12,7 +12,7 @@ t=1 posterior variance, a bound on the density (nats/dim). It is evaluated over 
 timesteps or, as configured, estimated without bias from K timesteps per example drawn
 uniformly (T * mean). Continuous data may instead (the default, `continuous_likelihood:
 ode`) report the exact likelihood of the probability-flow ODE (models/probability_flow.py),
-exact up to 64 dimensions and a Hutchinson estimate above (see that module). Validation of
+exact up to 8 dimensions and a Hutchinson estimate above (see that module). Validation of
 data with more dimensions reports the cheap K-timestep bound estimate instead: an ODE
 solve per validation would cost more than the training between two of them.
 """
@@ -138,7 +138,7 @@ class Diffusion(GenerativeModel):
 
     def nll(self, x: Tensor) -> Tensor:
         """(n,) nats on validation: the probability-flow ODE's NLL (continuous data, `ode`, up to
-        64 dimensions), else the variational bound."""
+        8 dimensions, where its trace is exact), else the variational bound."""
         if self.use_ode and self.num_dims <= EXACT_TRACE_MAX_DIMS:
             return self.test_nll(x)
         return self.vlb(x)
