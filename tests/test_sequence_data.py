@@ -175,3 +175,16 @@ def test_a_window_longer_than_a_split_block_is_one_line():
     with pytest.raises(ConfigError, match=r"data.length=40: the val block of this series has \d+ steps, fewer than one window") as info:
         SequenceDataModule(source="series", name="nile", length=40)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"source": "sines", "stride": 5}, "data.stride=5 applies only to data.source=series, not sines"),
+        ({"source": "series", "name": "nile", "ragged": "crop"}, "data.ragged='crop' applies only to data.source=ucr, not series"),
+        ({"source": "sines", "name": "GunPoint"}, "data.name='GunPoint' applies only to data.source=ucr or series, not sines"),
+    ],
+)
+def test_settings_a_source_would_ignore_are_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        SequenceDataModule(**kwargs)

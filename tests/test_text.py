@@ -173,3 +173,10 @@ def test_sliding_windows_score_every_test_character_once(tmp_path):
         for p in model.net.parameters():
             p.zero_()  # zero logits: every character costs log(vocab)
     assert sliding_bits_per_char(model, dm, 7) == pytest.approx(math.log2(dm.levels))
+
+
+def test_word_blocks_cut_between_words():
+    text = "alpha\nbeta\ngamma\ndelta\nepsilon\nzeta\n"
+    parts = blocks(text, 0.2, 0.2, "\n")
+    assert "".join(parts.values()) == text
+    assert all(part.endswith("\n") for part in parts.values()) and all(part for part in parts.values())

@@ -25,12 +25,15 @@ NGRAM_ORDER = 5
 @torch.no_grad()
 def sliding_bits_per_char(model: GenerativeModel, datamodule: TextDataModule, batch_size: int) -> float:
     """Bits per character of the whole test block with at least half a window of context for
-    every character but the first half-window: windows of length L every L/2 characters, each
-    scoring only its last L/2 (the first window all of it). The non-overlapping windows of
+    every character but the first window's: windows of length L every floor(L/2) characters,
+    each scoring only its last floor(L/2) (the first window all of it), so every character
+    is scored once. The non-overlapping windows of
     `test/bpd` predict each window's first characters from almost nothing, which a
     compressor streaming the block never has to do."""
     length = datamodule.shape[0]
-    half = length // 2
+    half = length // 2  # the stride; each window scores its last `half` characters
+    if half < 1:
+        return float("nan")
     ids = datamodule.vocab.encode(datamodule.blocks["test"])
     starts = torch.arange(0, len(ids) - length + 1, half)
     windows = ids[starts[:, None] + torch.arange(length)]
@@ -38,9 +41,9 @@ def sliding_bits_per_char(model: GenerativeModel, datamodule: TextDataModule, ba
     for i in range(0, len(windows), batch_size):
         chunk = datamodule.to_model_input(windows[i : i + batch_size]).to(model.device)
         nll = model.position_nll(chunk).float().cpu() / math.log(2)
-        scored = nll[:, half:]
+        scored = nll[:, length - half :]
         if i == 0:
-            bits, count = float(nll[0, :half].sum()), half
+            bits, count = float(nll[0, : length - half].sum()), length - half
         bits, count = bits + float(scored.sum()), count + scored.numel()
     return bits / count
 

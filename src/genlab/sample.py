@@ -105,7 +105,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
         levels = model.levels
         np.savez_compressed(npz_path, images=np.round(images.numpy() * (levels - 1)).astype(np.uint8), levels=levels)
     log.info(f"wrote {grid_path} and {npz_path}")
-    return {"grid": str(grid_path), "npz": str(npz_path), "num_samples": cfg.num_samples}
+    return {"grid": str(grid_path), "npz": str(npz_path), "num_samples": len(samples if model.modality != "image" else images)}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="sample")

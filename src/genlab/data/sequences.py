@@ -174,6 +174,9 @@ class SequenceDataModule(AffineDataModule):
         check_source(source, SEQUENCE_SOURCES, path, "a .npy of (N, T, C) or a .csv of steps")
         if scaling not in SCALINGS:
             raise ConfigError(f"data.scaling={scaling!r} is unknown; valid: {', '.join(SCALINGS)}")
+        for key, value, default, applies in (("name", name, None, ("ucr", "series")), ("ragged", ragged, "pad", ("ucr",)), ("stride", stride, 1, ("series",))):
+            if value != default and source not in applies:  # a setting the run would silently ignore
+                raise ConfigError(f"data.{key}={value!r} applies only to data.source={' or '.join(applies)}, not {source}")
         if source in ("ucr", "series") and name is None:
             raise ConfigError(f"data.name is required with data.source={source}")
         for key, value in (("length", length), ("channels", channels), ("num_train", num_train), ("num_val", num_val), ("num_test", num_test), ("stride", stride)):

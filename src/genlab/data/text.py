@@ -97,11 +97,15 @@ class Vocabulary:
         return "".join(self.chars[i] for i in ids.tolist())
 
 
-def blocks(text: str, val_fraction: float, test_fraction: float) -> dict[str, str]:
+def blocks(text: str, val_fraction: float, test_fraction: float, unit: str | None = None) -> dict[str, str]:
+    """Train, val and test as contiguous blocks; with `unit` (the word list's newline) each
+    cut moves forward to just after the next unit, so no word straddles two blocks."""
     n_test = int(len(text) * test_fraction)
     n_val = int(len(text) * val_fraction)
-    n_train = len(text) - n_val - n_test
-    return {"train": text[:n_train], "val": text[n_train : n_train + n_val], "test": text[n_train + n_val :]}
+    cuts = [len(text) - n_val - n_test, len(text) - n_test]
+    if unit is not None:
+        cuts = [text.find(unit, cut - 1) + 1 if 0 < cut < len(text) and text.find(unit, cut - 1) >= 0 else cut for cut in cuts]
+    return {"train": text[: cuts[0]], "val": text[cuts[0] : cuts[1]], "test": text[cuts[1] :]}
 
 
 class TextDataModule(TensorDataModule):
@@ -142,7 +146,7 @@ class TextDataModule(TensorDataModule):
         self.save_hyperparameters()
         self.source, self.data_dir, self.download = source, str(data_dir), bool(download)
         self.text = source_text(source, path, split_seed)
-        self.blocks = blocks(self.text, val_fraction, test_fraction)
+        self.blocks = blocks(self.text, val_fraction, test_fraction, "\n" if source == "words" else None)
         for name, block in self.blocks.items():
             if len(block) < length:
                 raise ConfigError(

@@ -180,7 +180,10 @@ class Autoregressive(GenerativeModel):
             flat[:, :known] = prefix.reshape(num_samples, -1)
         cache, previous = (self.net.new_cache(), None) if cached else (None, None)
         for i, pos in enumerate(self.net.order.tolist()):
-            params = self.net.step(previous, cache, num_samples) if cached else self.logits(inputs).flatten(2)[:, :, pos]
+            if cached:  # the cache must step through the prefix too
+                params = self.net.step(previous, cache, num_samples)
+            elif i >= known:
+                params = self.logits(inputs).flatten(2)[:, :, pos]
             if i >= known:
                 flat[:, pos] = self.conditional.draw(params, self.temperature, self.top_k).to(dtype)
             previous = flat[:, pos]

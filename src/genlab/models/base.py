@@ -66,11 +66,11 @@ class GenerativeModel(pl.LightningModule):
     # Attributes that may change after training without retraining (sampler, temperature...):
     # genlab-sample and genlab-eval set them with `+sampler.<name>=value`.
     RUNTIME_SETTINGS: tuple[str, ...] = ()
-    # The modalities a family has a formulation for. Text is discrete tokens where only an
-    # ordering model has a natural likelihood: a VAE, GAN or flow over characters would need
+    # The modalities a family has a formulation for. On text (discrete tokens) genlab has an
+    # ordering model (AR) and masking diffusion; a VAE, GAN or flow over characters would need
     # a relaxation genlab does not claim (issue: "no silent nonsense").
     MODALITIES: tuple[str, ...] = ("image", "vector", "sequence")
-    TEXT_FAMILIES = "model=ar (transformer, model.net=gru or lstm)"
+    TEXT_FAMILIES = "model=ar (transformer, model.net=gru or lstm) or model=diffusion (masked diffusion)"
 
     def __init__(
         self,

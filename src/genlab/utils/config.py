@@ -84,7 +84,8 @@ def _text_levels(source: str, path: str | None, val_fraction: float, test_fracti
     """`data.levels` of a text: its train block's characters plus the unknown id, read from the text."""
     from genlab.data.text import Vocabulary, blocks, source_text
 
-    return len(Vocabulary(blocks(source_text(source, path, split_seed), val_fraction, test_fraction)["train"]))
+    unit = "\n" if source == "words" else None
+    return len(Vocabulary(blocks(source_text(source, path, split_seed), val_fraction, test_fraction, unit)["train"]))
 
 
 def register_resolvers() -> None:
