@@ -18,9 +18,9 @@ from study_runs import fmt, train_and_evaluate
 HERE = Path(__file__).parent
 BUDGET = ["trainer.max_time=00:00:10:00", "data.epochs=1000", "data.torch_threads=1"]
 MODELS = {
-    "AR transformer (3 x 64)": ["model=ar"],
-    "AR GRU (1 x 256)": ["model=ar", "model.net=gru", "model.hidden=256", "model.n_layers=1"],
-    "masked diffusion (3 x 64)": ["model=diffusion"],
+    "AR transformer (3 x 64), model=ar": ["model=ar"],
+    "AR GRU (1 x 256), model.net=gru model.hidden=256 model.n_layers=1": ["model=ar", "model.net=gru", "model.hidden=256", "model.n_layers=1"],
+    "masked diffusion (3 x 64), model=diffusion": ["model=diffusion"],
 }
 
 
