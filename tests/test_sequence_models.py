@@ -12,7 +12,7 @@ from genlab.eval import evaluate
 from genlab.models.autoregressive import Autoregressive
 from genlab.nets.couplings import CouplingFlow
 from genlab.nets.recurrent import RecurrentAR
-from genlab.nets.transformer import SequenceTransformer
+from genlab.nets.stepwise import sequence_recurrent, sequence_transformer
 from genlab.sample import generate
 from genlab.train import train
 from genlab.utils.config import compose
@@ -21,7 +21,9 @@ from genlab.utils.errors import ConfigError
 NETS = {
     "gru": lambda: RecurrentAR((6, 2), params_per_dim=3, hidden=16, n_layers=2, cell="gru"),
     "lstm": lambda: RecurrentAR((6, 2), params_per_dim=3, hidden=16, n_layers=2, cell="lstm"),
-    "transformer": lambda: SequenceTransformer((6, 2), params_per_dim=3, d_model=16, n_layers=2, n_heads=2),
+    "transformer": lambda: sequence_transformer((6, 2), params_per_dim=3, d_model=16, n_layers=2, n_heads=2),
+    "stepwise-gru": lambda: sequence_recurrent((6, 2), params_per_dim=3, hidden=16, n_layers=2),
+    "stepwise-lstm": lambda: sequence_recurrent((6, 2), params_per_dim=3, hidden=16, n_layers=2, cell="lstm"),
 }
 
 
@@ -52,9 +54,11 @@ def test_cached_and_uncached_sampling_agree(net):
     assert torch.allclose(cached, uncached, atol=1e-5)
 
 
-def test_the_sequence_transformer_steps_give_the_teacher_forced_parameters():
+@pytest.mark.parametrize("core", ["transformer", "gru"])
+def test_the_stepwise_nets_steps_give_the_teacher_forced_parameters(core):
     torch.manual_seed(0)
-    net = SequenceTransformer((4, 3), params_per_dim=5, d_model=16, n_layers=2, n_heads=2).double()
+    build = {"transformer": lambda: sequence_transformer((4, 3), 5, 16, 2, 2), "gru": lambda: sequence_recurrent((4, 3), 5, 16, 2)}
+    net = build[core]().double()
     x = torch.randn(3, 4, 3, dtype=torch.float64)
     full = net(x).flatten(2)
     cache, previous = net.new_cache(), None

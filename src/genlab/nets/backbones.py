@@ -25,9 +25,10 @@ from genlab.nets.glow import Glow
 from genlab.nets.mlp import MADE, TimeMLP, VectorCritic, VectorDecoder, VectorEncoder
 from genlab.nets.pixelcnn import raster_pixelcnn
 from genlab.nets.recurrent import RecurrentAR
+from genlab.nets.stepwise import sequence_recurrent, sequence_transformer
 from genlab.nets.temporal import TemporalDecoder, TemporalDenoiser, TemporalEncoder, temporal_critic
 from genlab.nets.token_denoiser import TokenDenoiser
-from genlab.nets.transformer import RasterTransformer, SequenceTransformer, TextTransformer
+from genlab.nets.transformer import RasterTransformer, TextTransformer
 from genlab.nets.unet import UNet
 from genlab.utils.errors import ConfigError
 
@@ -58,12 +59,21 @@ TRANSFORMER_OPTIONS = ("d_model", "n_layers", "n_heads", "dropout")
 # over pixels, time steps over continuous values, characters over ids.
 TRANSFORMER = {
     "image": Net(RasterTransformer, TRANSFORMER_OPTIONS),
-    "sequence": Net(SequenceTransformer, TRANSFORMER_OPTIONS),
-    "vector": Net(SequenceTransformer, TRANSFORMER_OPTIONS),
+    "sequence": Net(sequence_transformer, TRANSFORMER_OPTIONS),
+    "vector": Net(sequence_transformer, TRANSFORMER_OPTIONS),
     "text": Net(TextTransformer, TRANSFORMER_OPTIONS),
 }
-GRU = {modality: Net(RecurrentAR, ("hidden", "n_layers"), {"tokens": modality == "text"}) for modality in ("sequence", "vector", "text")}
-LSTM = {modality: Net(RecurrentAR, ("hidden", "n_layers"), {"cell": "lstm", "tokens": modality == "text"}) for modality in ("sequence", "vector", "text")}
+# Sequences read one time step per recurrent step (nets/stepwise.py); vectors and text one value each.
+GRU = {
+    "sequence": Net(sequence_recurrent, ("hidden", "n_layers")),
+    "vector": Net(RecurrentAR, ("hidden", "n_layers")),
+    "text": Net(RecurrentAR, ("hidden", "n_layers"), {"tokens": True}),
+}
+LSTM = {
+    "sequence": Net(sequence_recurrent, ("hidden", "n_layers"), {"cell": "lstm"}),
+    "vector": Net(RecurrentAR, ("hidden", "n_layers"), {"cell": "lstm"}),
+    "text": Net(RecurrentAR, ("hidden", "n_layers"), {"cell": "lstm", "tokens": True}),
+}
 
 DEFAULTS: dict[str, dict[str, Net]] = {
     "vae.encoder": {"image": Net(ConvEncoder, ("hidden",)), "vector": Net(VectorEncoder), "sequence": Net(TemporalEncoder, ("hidden",))},
@@ -74,8 +84,9 @@ DEFAULTS: dict[str, dict[str, Net]] = {
         "vector": Net(VectorCritic, ("spectral",)),
         "sequence": Net(temporal_critic, ("hidden", "spectral")),
     },
-    # Sequences: the tutorial's recurrent net. On sines the transformer over time steps reached
-    # -1.70 nats/dim in 3,160 steps (val unstable at lr 1e-3), the GRU far lower (see README).
+    # Sequences: the tutorial's recurrent net, one time step per recurrent step. On sines the
+    # transformer over time steps reached -1.70 nats/dim in 3,160 steps (val unstable at lr
+    # 1e-3), the GRU far lower (see README).
     "ar.net": {"image": TRANSFORMER["image"], "vector": Net(MADE), "sequence": GRU["sequence"], "text": TRANSFORMER["text"]},
     "flow.transform": {
         "image": Net(Glow, ("num_scales", "steps_per_scale", "hidden", "coupling")),
