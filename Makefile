@@ -27,7 +27,7 @@ clean:
 bench:  ## framework overhead, data pipeline, sampling and precision benchmarks (CPU, < 20 min)
 	cd benchmarks && ../$(BIN)/python overhead.py && ../$(BIN)/python sampling.py && ../$(BIN)/python precision.py && ../$(BIN)/python checkpointing.py
 	cd benchmarks && ../$(BIN)/python overhead.py --data moons --batch 512 --families flow --steps 300 --name overhead_vectors
-	cd benchmarks && ../$(BIN)/python overhead.py --data sines --batch 128 --families ar ar_rnn --steps 100 --name overhead_sequences
+	cd benchmarks && ../$(BIN)/python overhead.py --data sines --batch 128 --families ar --steps 100 --name overhead_sequences
 	cd benchmarks && ../$(BIN)/python overhead.py --data fortunes --batch 64 --families ar --steps 100 --name overhead_text
 	cd benchmarks && ../$(BIN)/python ar_sampling.py
 

@@ -16,7 +16,7 @@ import torch
 
 from common import family_cfg, write
 
-CASES = [("ar", "sines", []), ("ar_rnn", "sines", []), ("ar", "fortunes", ["data.length=256"]), ("ar", "fortunes", ["data.length=256", "model.net=gru"])]
+CASES = [("ar", "sines", []), ("ar", "sines", ["model.net=transformer"]), ("ar", "fortunes", ["data.length=256"]), ("ar", "fortunes", ["data.length=256", "model.net=gru"])]
 
 
 def best_seconds(model, batch: int, cached: bool, repeats: int) -> float:
@@ -41,7 +41,7 @@ def main() -> None:
             cached = best_seconds(model, args.batch, True, args.repeats)
             uncached = best_seconds(model, args.batch, False, args.repeats)
             net = f"{type(model.net).__name__} on {data}{' ' + ' '.join(extra) if extra else ''}"
-            result[f"{name}/{data}"] = {"net": net, "cached_seqs_per_s": args.batch / cached, "uncached_seqs_per_s": args.batch / uncached, "speedup": uncached / cached}
+            result[net] = {"model": name, "cached_seqs_per_s": args.batch / cached, "uncached_seqs_per_s": args.batch / uncached, "speedup": uncached / cached}
             rows.append(f"| {name} ({net}) | {args.batch / cached:.1f} | {args.batch / uncached:.1f} | {uncached / cached:.1f}x |")
     table = [
         f"Batch {args.batch}, one thread, best of {args.repeats}; command: `cd benchmarks && python ar_sampling.py`.",
