@@ -5,9 +5,9 @@ channels, then step 1's...). A causal *core* reads step t-1's C values as one in
 learned start before step 0), so its output h_t summarises the steps before t: on 5
 channels the core runs over 24 positions, not 120, a fifth of the sequential work of one
 position per value. Within step t, channel c is conditioned on h_t and on the step's channels
-< c through a strictly lower-triangular (MADE-style) map, then a linear map gives its
-parameters (a GELU MLP there left the one-channel sines worse than a per-step Gaussian): the
-full chain rule, no independence assumed between channels. With one channel
+< c: its parameters are its own linear read-out of h_t plus a strictly lower-triangular
+(MADE-style) linear map of the step's earlier channels (a GELU MLP there left the one-channel
+sines worse than a per-step Gaussian): the full chain rule, no independence assumed. With one channel
 this is the tutorial's model exactly: one value per step.
 
 Cores: the causal transformer (KV cache) or a GRU/LSTM (hidden state), each with
@@ -52,16 +52,18 @@ class StepwiseAR(nn.Module):
         steps, channels = (*data_shape, 1)[:2]
         self.data_shape, self.params_per_dim, self.channels = tuple(data_shape), params_per_dim, channels
         self.core = core
-        self.within = nn.Parameter(torch.randn(channels, channels, width) * 0.02)  # [c, c'] acts for c' < c only
+        # Each channel has its own read-out of h_t: with one shared head (channels told apart by
+        # an added embedding only) every channel's mean was the same function of h_t, and the
+        # 5-channel sines stalled at -1.3 nats/dim where one value per step reached -3.2.
+        self.head = nn.Linear(width, channels * params_per_dim)
+        self.within = nn.Parameter(torch.randn(channels, channels, params_per_dim) * 0.02)  # [c, c'] acts for c' < c only
         self.register_buffer("mask", torch.ones(channels, channels).tril(-1)[..., None], persistent=False)
-        self.channel_emb = nn.Parameter(torch.randn(channels, width) * 0.02)
-        self.head = nn.Linear(width, params_per_dim)
         self.order = torch.arange(steps * channels)
 
     def _params(self, h: Tensor, row: Tensor) -> Tensor:
         """h (..., d), that step's values row (..., C) -> (..., C, P); channel c reads row[< c] only."""
-        g = h[..., None, :] + torch.einsum("...k,ckd->...cd", row.to(h.dtype), self.within * self.mask) + self.channel_emb
-        return self.head(g)
+        own = self.head(h).unflatten(-1, (self.channels, self.params_per_dim))
+        return own + torch.einsum("...k,ckp->...cp", row.to(h.dtype), self.within * self.mask)
 
     def forward(self, x: Tensor) -> Tensor:
         if not torch.is_floating_point(x):
