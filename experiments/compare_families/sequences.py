@@ -22,7 +22,7 @@ DATASETS = ["sines", "italy_power", "japanese_vowels"]
 # The sines' default 20 epochs keep every family's default run under 5 minutes; the study
 # gives each family about the same CPU budget instead (~5 min of training: 1,580 steps of the
 # AR transformer cost what 12,000 of the VAE's do), per family seconds per epoch measured here.
-SINES_EPOCHS = {"vae": 150, "gan": 80, "flow": 150, "ar": 25, "ar_transformer": 40, "diffusion": 40}
+SINES_EPOCHS = {"vae": 150, "gan": 80, "flow": 150, "ar": 20, "ar_transformer": 30, "diffusion": 40}
 OVERRIDES: dict[str, list[str]] = {"ar_transformer": ["model=ar", "model.net=transformer"]}
 
 
