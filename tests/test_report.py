@@ -82,6 +82,7 @@ def test_vector_multirun_and_its_report(tmp_path):
     assert Image.open(out / "mosaic.png").size[0] > 300
 
 
+@pytest.mark.slow  # a subprocess multirun of four jobs: ~45 s
 @pytest.mark.skipif(not WORD_LIST.is_file(), reason="needs Debian's wamerican")
 def test_sequence_and_text_multirun_and_its_report(tmp_path):
     """AR and diffusion on sines and on words in one multirun; the report shows line plots, the

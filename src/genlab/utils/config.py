@@ -80,10 +80,13 @@ def _sequence_shape(path: str | None) -> list[int] | None:
     return [int(n) for n in load_sequences(path).shape[1:]]
 
 
-def _text_levels(source: str, path: str | None, val_fraction: float, test_fraction: float, split_seed: int = 0) -> int:
-    """`data.levels` of a text: its train block's characters plus the unknown id, read from the text."""
+def _text_levels(source: str, path: str | None, val_fraction: float, test_fraction: float, split_seed: int = 0) -> int | None:
+    """`data.levels` of a text: its train block's characters plus the unknown id, read from the
+    text (None until a file source has its path: the DataModule then says the path is required)."""
     from genlab.data.text import Vocabulary, blocks, source_text
 
+    if source == "file" and path is None:
+        return None
     unit = "\n" if source == "words" else None
     return len(Vocabulary(blocks(source_text(source, path, split_seed), val_fraction, test_fraction, unit)["train"]))
 
