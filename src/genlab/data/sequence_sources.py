@@ -16,9 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from genlab.utils.errors import ConfigError, DataUnavailableError
+from genlab.utils.options import Option
 
-RAGGED_POLICIES = ("pad", "crop")
 LONG_SERIES = ("sunspots", "co2", "nile", "elnino")
+
+
+class Ragged(Option):
+    """How an archive's sequences of different lengths are made one length."""
+
+    PAD = "pad"  # repeat each sequence's last step up to the longest
+    CROP = "crop"  # keep the first steps of the shortest length
 
 
 def shipped_archives() -> list[str]:
@@ -33,8 +40,7 @@ def shipped_archives() -> list[str]:
 
 def load_archive(name: str, ragged: str) -> np.ndarray:
     """(N, T, C) float32 of a shipped UCR/UEA archive, both parts pooled."""
-    if ragged not in RAGGED_POLICIES:
-        raise ConfigError(f"data.ragged={ragged!r} is unknown; valid: {', '.join(RAGGED_POLICIES)}")
+    ragged = Ragged.parse("data.ragged", ragged)
     shipped = shipped_archives()
     if name not in shipped:
         raise ConfigError(f"data.name={name!r} is not a UCR/UEA archive shipped with sktime; valid: {', '.join(shipped)}")
@@ -43,7 +49,7 @@ def load_archive(name: str, ragged: str) -> np.ndarray:
     frame, _ = load_UCR_UEA_dataset(name, return_type="nested_univ")
     sequences = [np.stack([np.asarray(cell, dtype=np.float64) for cell in row], axis=1) for row in frame.itertuples(index=False)]
     lengths = [len(s) for s in sequences]
-    if ragged == "crop":
+    if ragged == Ragged.CROP:
         steps = min(lengths)
         sequences = [s[:steps] for s in sequences]
     else:

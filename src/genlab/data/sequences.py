@@ -39,9 +39,9 @@ from genlab.data.tensors import (
     check_source,
 )
 from genlab.utils.errors import ConfigError, DataUnavailableError
+from genlab.utils.options import Option
 
 SEQUENCE_SOURCES = ("sines", "ucr", "series", "file")
-SCALINGS = ("minmax", "standard", "none")
 _SPLITS = ("train", "val", "test")
 MIN_SEQUENCES = 3  # one per split
 
@@ -117,12 +117,18 @@ def _read_csv(path: Path) -> np.ndarray:
     return np.asarray(list(sequences.values()), dtype=np.float32)
 
 
-def channel_stats(train: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
+class Scaling(Option):
+    MINMAX = "minmax"
+    STANDARD = "standard"
+    NONE = "none"
+
+
+def channel_stats(train: np.ndarray, scaling: Scaling) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (offset, scale) of (N, T, C) training sequences; data map to (x - offset) / scale."""
     channels = train.shape[2]
-    if scaling == "none":
+    if scaling == Scaling.NONE:
         return np.zeros(channels), np.ones(channels)
-    if scaling == "standard":
+    if scaling == Scaling.STANDARD:
         low, spread = train.mean(axis=(0, 1)), train.std(axis=(0, 1))
     else:
         low, spread = train.min(axis=(0, 1)), np.ptp(train, axis=(0, 1))
@@ -172,8 +178,7 @@ class SequenceDataModule(AffineDataModule):
         `val_every_n_epochs` and `torch_threads` are read by the run config."""
         super().__init__(batch_size, eval_batch_size, num_workers, shuffle_seed)
         check_source(source, SEQUENCE_SOURCES, path, "a .npy of (N, T, C) or a .csv of steps")
-        if scaling not in SCALINGS:
-            raise ConfigError(f"data.scaling={scaling!r} is unknown; valid: {', '.join(SCALINGS)}")
+        self.scaling = Scaling.parse("data.scaling", scaling)
         for key, value, default, applies in (("name", name, None, ("ucr", "series")), ("ragged", ragged, "pad", ("ucr",)), ("stride", stride, 1, ("series",))):
             if value != default and source not in applies:  # a setting the run would silently ignore
                 raise ConfigError(f"data.{key}={value!r} applies only to data.source={' or '.join(applies)}, not {source}")
@@ -203,7 +208,7 @@ class SequenceDataModule(AffineDataModule):
             raw = self.windows
         else:
             raw = self._generated() if self.array is None else self._carved(self.array)
-        low, scale = channel_stats(raw["train"], self.hparams.scaling)
+        low, scale = channel_stats(raw["train"], self.scaling)
         self.offset = torch.as_tensor(low, dtype=torch.float32)
         self.scale = torch.as_tensor(scale, dtype=torch.float32)
         self.splits = {

@@ -25,14 +25,17 @@ from torch import Tensor
 
 from genlab.metrics.bpd import discretized_gaussian_log_prob
 from genlab.models.base import GenerativeModel
-from genlab.models.noise_schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, _gather
+from genlab.models.noise_schedule import NoiseSchedule, Prediction, Sampler, Schedule, _gather
 from genlab.models.probability_flow import EXACT_TRACE_MAX_DIMS, ode_nll
 from genlab.nets.backbones import build_net
 from genlab.nets.ema import ema_model
 from genlab.utils.errors import ConfigError
+from genlab.utils.options import Option
 
-SAMPLERS = ("ddpm", "ddim")
-CONTINUOUS_LIKELIHOODS = ("ode", "vlb")
+
+class ContinuousLikelihood(Option):
+    ODE = "ode"  # exact, by the probability flow ODE
+    VLB = "vlb"  # the variational bound
 
 
 class Diffusion(GenerativeModel):
@@ -62,19 +65,17 @@ class Diffusion(GenerativeModel):
         """`continuous_likelihood`: ode (exact, probability flow) or vlb (the bound) for
         continuous data; discrete data always report the variational bound."""
         super().__init__(data_shape, levels, optimizer, scheduler, modality)
-        for name, value, valid in (("schedule", schedule, SCHEDULES), ("prediction", prediction, PREDICTIONS)):
-            if value not in valid:
-                raise ConfigError(f"model.{name}={value!r} is unknown; valid: {', '.join(valid)}")
+        schedule_kind = Schedule.parse("model.schedule", schedule)
+        self.prediction = Prediction.parse("model.prediction", prediction)
         if num_timesteps < 2:
             raise ConfigError(f"model.num_timesteps={num_timesteps} must be >= 2")
         self.save_hyperparameters()
-        self.prediction, self.sampler, self.sampling_steps, self.eta = prediction, sampler, sampling_steps, eta
+        self.sampler, self.sampling_steps, self.eta = sampler, sampling_steps, eta
         self.vlb_timesteps, self.ode_steps = vlb_timesteps, ode_steps
-        if continuous_likelihood not in CONTINUOUS_LIKELIHOODS:
-            raise ConfigError(f"model.continuous_likelihood={continuous_likelihood!r} is unknown; valid: {', '.join(CONTINUOUS_LIKELIHOODS)}")
-        self.use_ode = not self.is_discrete and continuous_likelihood == "ode"
+        likelihood = ContinuousLikelihood.parse("model.continuous_likelihood", continuous_likelihood)
+        self.use_ode = not self.is_discrete and likelihood == ContinuousLikelihood.ODE
         self.validate_settings()
-        self.schedule = NoiseSchedule(schedule, num_timesteps)
+        self.schedule = NoiseSchedule(schedule_kind, num_timesteps)
         options = {"base_channels": base_channels, "num_res_blocks": num_res_blocks, "dropout": dropout}
         self.net = build_net("diffusion.net", net, modality, "net", {"data_shape": self.data_shape}, options)
         self.ema_net = ema_model(self.net, ema_decay)
@@ -82,8 +83,7 @@ class Diffusion(GenerativeModel):
             self.register_buffer("x0_bound", torch.zeros(()))
 
     def validate_settings(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"model.sampler={self.sampler!r} is unknown; valid: {', '.join(SAMPLERS)}")
+        self.sampler = Sampler.parse("model.sampler", self.sampler)
         if not isinstance(self.sampling_steps, int) or self.sampling_steps < 1:
             raise ConfigError(f"model.sampling_steps={self.sampling_steps!r} must be an integer >= 1")
         if not isinstance(self.eta, (int, float)) or self.eta < 0:
@@ -109,7 +109,7 @@ class Diffusion(GenerativeModel):
         t = torch.randint(0, self.num_timesteps, (x.shape[0],), device=x.device)
         noise = torch.randn_like(x0)
         xt = self.schedule.q_sample(x0, t, noise)
-        target = noise if self.prediction == "eps" else self.schedule.v_target(x0, t, noise)
+        target = noise if self.prediction == Prediction.EPS else self.schedule.v_target(x0, t, noise)
         return F.mse_loss(self.net(xt, t).float(), target.float()), {}
 
     def optimizer_step(self, *args: object, **kwargs: object) -> None:
@@ -155,7 +155,7 @@ class Diffusion(GenerativeModel):
 
         def eps(x: Tensor, t: Tensor) -> Tensor:
             out = net(x, t).float()
-            if self.prediction == "eps":
+            if self.prediction == Prediction.EPS:
                 return out
             ab = self.schedule.alphas_cumprod_at(t).view(-1, *[1] * (x.ndim - 1))
             return ab.sqrt() * out + (1 - ab).sqrt() * x  # v = a eps - s x0, x = a x0 + s eps
@@ -191,7 +191,7 @@ class Diffusion(GenerativeModel):
         steps = steps or self.sampling_steps
         eta = self.eta if eta is None else eta
         net, x = self.ema_net.module, noise
-        timesteps = list(range(self.num_timesteps - 1, -1, -1)) if sampler == "ddpm" else self.schedule.ddim_timesteps(steps)
+        timesteps = list(range(self.num_timesteps - 1, -1, -1)) if sampler == Sampler.DDPM else self.schedule.ddim_timesteps(steps)
         # Clip x_0 to the data's range ([-1, 1] for discrete data, the largest |x_0| seen in
         # training for continuous data). Without it the cosine schedule's last steps, where
         # abar falls by orders of magnitude per step, amplify any error in eps by
@@ -202,7 +202,7 @@ class Diffusion(GenerativeModel):
             pred_x0, eps = self.schedule.to_x0_eps(x, tt, net(x, tt).float(), self.prediction)
             if bound > 0:
                 pred_x0 = pred_x0.clamp(-bound, bound)
-            if sampler == "ddpm":
+            if sampler == Sampler.DDPM:
                 x = self.schedule.ddpm_step(x, t, pred_x0)
             else:
                 # Re-derive epsilon from the clipped x_0 so both stay consistent with x_t.

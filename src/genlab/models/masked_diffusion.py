@@ -33,12 +33,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.models.base import GenerativeModel
-from genlab.models.noise_schedule import SCHEDULES
+from genlab.models.noise_schedule import Sampler, Schedule
 from genlab.nets.backbones import build_net
 from genlab.nets.ema import ema_model
 from genlab.utils.errors import ConfigError
-
-SAMPLERS = ("ddpm", "ddim")
 
 
 class MaskedDiffusion(GenerativeModel):
@@ -70,12 +68,11 @@ class MaskedDiffusion(GenerativeModel):
         super().__init__(data_shape, levels, optimizer, scheduler, modality)
         if levels is None:
             raise ConfigError("masked diffusion models discrete tokens: data.levels must be the vocabulary size")
-        if schedule not in SCHEDULES:
-            raise ConfigError(f"model.schedule={schedule!r} is unknown; valid: {', '.join(SCHEDULES)}")
+        schedule_kind = Schedule.parse("model.schedule", schedule)
         if num_timesteps < 2:
             raise ConfigError(f"model.num_timesteps={num_timesteps} must be >= 2")
         self.save_hyperparameters()
-        self.schedule, self.num_timesteps = schedule, num_timesteps
+        self.schedule, self.num_timesteps = schedule_kind, num_timesteps
         self.sampler, self.sampling_steps, self.vlb_timesteps = sampler, sampling_steps, vlb_timesteps
         self.validate_settings()
         self.mask_id = levels  # one id past the vocabulary
@@ -83,8 +80,7 @@ class MaskedDiffusion(GenerativeModel):
         self.ema_net = ema_model(self.net, ema_decay)
 
     def validate_settings(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"model.sampler={self.sampler!r} is unknown; valid: {', '.join(SAMPLERS)}")
+        self.sampler = Sampler.parse("model.sampler", self.sampler)
         if not isinstance(self.sampling_steps, int) or self.sampling_steps < 1:
             raise ConfigError(f"model.sampling_steps={self.sampling_steps!r} must be an integer >= 1")
         if self.vlb_timesteps is not None and (not isinstance(self.vlb_timesteps, int) or self.vlb_timesteps < 1):
@@ -98,11 +94,11 @@ class MaskedDiffusion(GenerativeModel):
     def masked_share(self, t: Tensor) -> Tensor:
         """1 - alpha(t), in a form exact near t = 0 (1 - cos rounds to 0 in float32 below
         t ~ 3e-4, which made the training weight infinite)."""
-        return t if self.schedule == "linear" else 2 * torch.sin(0.25 * math.pi * t) ** 2
+        return t if self.schedule == Schedule.LINEAR else 2 * torch.sin(0.25 * math.pi * t) ** 2
 
     def alpha_rate(self, t: Tensor) -> Tensor:
         """-d alpha / dt."""
-        return torch.ones_like(t) if self.schedule == "linear" else 0.5 * math.pi * torch.sin(0.5 * math.pi * t)
+        return torch.ones_like(t) if self.schedule == Schedule.LINEAR else 0.5 * math.pi * torch.sin(0.5 * math.pi * t)
 
     def tokens(self, x: Tensor) -> Tensor:
         return torch.round(x * (self.levels - 1)).long()
@@ -154,7 +150,7 @@ class MaskedDiffusion(GenerativeModel):
     # -- sampling -------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, num_samples: int) -> Tensor:
-        steps = self.num_timesteps if self.sampler == "ddpm" else self.sampling_steps
+        steps = self.num_timesteps if self.sampler == Sampler.DDPM else self.sampling_steps
         z = torch.full((num_samples, *self.data_shape), self.mask_id, dtype=torch.long, device=self.device)
         times = torch.linspace(1.0, 0.0, steps + 1, device=self.device)
         for t, s in zip(times[:-1], times[1:]):

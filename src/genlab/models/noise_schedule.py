@@ -10,20 +10,37 @@ import math
 import torch
 from torch import Tensor, nn
 
-SCHEDULES = ("linear", "cosine")
-PREDICTIONS = ("eps", "v")
+from genlab.utils.options import Option
+
+
+class Schedule(Option):
+    LINEAR = "linear"
+    COSINE = "cosine"
+
+
+class Prediction(Option):
+    """What the network predicts: the noise epsilon, or v = sqrt(ab) eps - sqrt(1 - ab) x_0."""
+
+    EPS = "eps"
+    V = "v"
+
+
+class Sampler(Option):
+    """The reverse process: all T steps (ddpm) or `sampling_steps` of them (ddim); the masked
+    (text) family takes the same knob."""
+
+    DDPM = "ddpm"
+    DDIM = "ddim"
 
 
 def make_betas(kind: str, num_timesteps: int) -> Tensor:
-    if kind == "linear":  # Ho et al.'s 1e-4..0.02 at T=1000, rescaled for other T
+    if Schedule.parse("model.schedule", kind) == Schedule.LINEAR:  # Ho et al.'s 1e-4..0.02 at T=1000, rescaled for other T
         scale = 1000.0 / num_timesteps
         return torch.linspace(scale * 1e-4, scale * 0.02, num_timesteps, dtype=torch.float64)
-    if kind == "cosine":  # Nichol & Dhariwal 2021
-        s = 0.008
-        steps = torch.arange(num_timesteps + 1, dtype=torch.float64) / num_timesteps
-        f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
-        return (1 - f[1:] / f[:-1]).clamp(max=0.999)
-    raise ValueError(f"model.schedule={kind!r} is unknown; valid: {', '.join(SCHEDULES)}")
+    s = 0.008  # cosine: Nichol & Dhariwal 2021
+    steps = torch.arange(num_timesteps + 1, dtype=torch.float64) / num_timesteps
+    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+    return (1 - f[1:] / f[:-1]).clamp(max=0.999)
 
 
 def _gather(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
@@ -68,7 +85,7 @@ class NoiseSchedule(nn.Module):
     def to_x0_eps(self, xt: Tensor, t: Tensor, output: Tensor, prediction: str) -> tuple[Tensor, Tensor]:
         """The network's output (epsilon or v) -> (predicted x_0, predicted epsilon)."""
         a, s = _gather(self.sqrt_ab, t, xt), _gather(self.sqrt_one_minus_ab, t, xt)
-        if prediction == "eps":
+        if prediction == Prediction.EPS:
             return (xt - s * output) / a, output
         return a * xt - s * output, s * xt + a * output
 

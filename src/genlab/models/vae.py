@@ -21,11 +21,24 @@ from genlab.metrics.bpd import discretized_logistic_log_prob
 from genlab.models.base import GenerativeModel
 from genlab.nets.backbones import build_net
 from genlab.utils.errors import ConfigError
+from genlab.utils.options import Option
 
-DISCRETE_LIKELIHOODS = ("logistic", "categorical")
-SAMPLE_MODES = ("mean", "sample")
 DEFAULT_CONTINUOUS_WARMUP = 1000
 LOG_STD_RANGE = (-7.0, 3.0)  # a Gaussian decoder's std in standardised units: e^-7 .. e^3
+
+
+class DiscreteLikelihood(Option):
+    """The decoder of discrete data (continuous data always get a Gaussian)."""
+
+    LOGISTIC = "logistic"
+    CATEGORICAL = "categorical"
+
+
+class SampleMode(Option):
+    """What a sample is: the decoder's mean, or a draw from it."""
+
+    MEAN = "mean"
+    SAMPLE = "sample"
 
 
 class VAE(GenerativeModel):
@@ -55,8 +68,7 @@ class VAE(GenerativeModel):
         single fitted Gaussian). null: 1000 steps for continuous data, none for discrete data,
         whose discrete decoders have no variance to hide in."""
         super().__init__(data_shape, levels, optimizer, scheduler, modality)
-        if self.is_discrete and likelihood not in DISCRETE_LIKELIHOODS:
-            raise ConfigError(f"model.likelihood={likelihood!r} is unknown; valid: {', '.join(DISCRETE_LIKELIHOODS)}")
+        discrete_likelihood = DiscreteLikelihood.parse("model.likelihood", likelihood) if self.is_discrete else None
         if beta < 0:
             raise ConfigError(f"model.beta={beta} must be >= 0")
         if kl_warmup_steps is None:
@@ -65,7 +77,7 @@ class VAE(GenerativeModel):
             raise ConfigError(f"model.kl_warmup_steps={kl_warmup_steps!r} must be an integer >= 0 or null")
         self.save_hyperparameters()
         self.latent_dim, self.beta, self.kl_warmup_steps = latent_dim, beta, kl_warmup_steps
-        self.likelihood = likelihood if self.is_discrete else "gaussian"
+        self.likelihood = discrete_likelihood if discrete_likelihood is not None else "gaussian"
         self.iwae_k, self.sample_mode = iwae_k, sample_mode
         self.validate_settings()
         self.params_per_dim = {"logistic": 2, "gaussian": 2, "categorical": levels}[self.likelihood]
@@ -77,8 +89,7 @@ class VAE(GenerativeModel):
         )  # fmt: skip
 
     def validate_settings(self) -> None:
-        if self.sample_mode not in SAMPLE_MODES:
-            raise ConfigError(f"model.sample_mode={self.sample_mode!r} is unknown; valid: {', '.join(SAMPLE_MODES)}")
+        self.sample_mode = SampleMode.parse("model.sample_mode", self.sample_mode)
         if not isinstance(self.iwae_k, int) or self.iwae_k < 1:
             raise ConfigError(f"model.iwae_k={self.iwae_k!r} must be an integer >= 1")
 
@@ -155,14 +166,14 @@ class VAE(GenerativeModel):
         params = self.decoder_params(z)
         if self.likelihood == "gaussian":
             mean, log_std = params[:, 0], params[:, 1].clamp(*LOG_STD_RANGE)
-            return mean + torch.randn_like(mean) * log_std.exp() if self.sample_mode == "sample" else mean
+            return mean + torch.randn_like(mean) * log_std.exp() if self.sample_mode == SampleMode.SAMPLE else mean
         if self.likelihood == "logistic":
             mean, log_scale = params[:, 0], params[:, 1]
-            if self.sample_mode == "sample":
+            if self.sample_mode == SampleMode.SAMPLE:
                 u = torch.rand_like(mean).clamp(1e-5, 1 - 1e-5)
                 mean = mean + log_scale.clamp(min=-7).exp() * (torch.log(u) - torch.log1p(-u))
             values = mean.clamp(0, 1)
-        elif self.sample_mode == "sample":
+        elif self.sample_mode == SampleMode.SAMPLE:
             probs = params.movedim(1, -1).softmax(-1)
             values = torch.distributions.Categorical(probs=probs).sample().float() / (self.levels - 1)
         else:

@@ -16,13 +16,19 @@ from torch import Tensor, nn
 
 from genlab.nets.mlp import mlp
 from genlab.nets.splines import rational_quadratic
+from genlab.utils.options import Option
 
-COUPLINGS = ("affine", "additive", "spline")
 MAX_LOG_SCALE = 7.0
 
 
+class VectorCouplingKind(Option):
+    AFFINE = "affine"  # RealNVP
+    ADDITIVE = "additive"  # NICE
+    SPLINE = "spline"  # rational-quadratic (Durkan et al. 2019)
+
+
 class VectorCoupling(nn.Module):
-    def __init__(self, dim: int, kind: str, hidden: int, depth: int, bins: int, bound: float) -> None:
+    def __init__(self, dim: int, kind: VectorCouplingKind, hidden: int, depth: int, bins: int, bound: float) -> None:
         super().__init__()
         self.kind, self.bins, self.bound = kind, bins, bound
         self.split = dim // 2
@@ -37,13 +43,13 @@ class VectorCoupling(nn.Module):
     def _transform(self, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         x_a, x_b = x[:, : self.split], x[:, self.split :]
         params = self.net(x_a).view(x.shape[0], x_b.shape[1], -1)
-        if self.kind == "spline":
+        if self.kind == VectorCouplingKind.SPLINE:
             k = self.bins
             y_b, log_deriv = rational_quadratic(x_b, params[..., :k], params[..., k : 2 * k], params[..., 2 * k :], self.bound, inverse)
             logdet = log_deriv.sum(1)
         else:
             shift, log_scale = params[..., 0], torch.zeros_like(params[..., 0])
-            if self.kind == "affine":
+            if self.kind == VectorCouplingKind.AFFINE:
                 # A soft clamp keeps an early large scale from overflowing exp(), but lets a
                 # layer scale by up to e^7: sharp edges (the checkerboard's) need steep maps,
                 # and a clamp at e^2 cost 0.05 nats/dim there.
@@ -67,8 +73,7 @@ class CouplingFlow(nn.Module):
         self, data_shape: tuple[int, ...], coupling: str = "affine", num_layers: int = 8, hidden: int = 64, depth: int = 2, bins: int = 8, bound: float = 4.0
     ) -> None:
         super().__init__()
-        if coupling not in COUPLINGS:
-            raise ValueError(f"model.coupling={coupling!r} is unknown for vectors; valid: {', '.join(COUPLINGS)}")
+        coupling = VectorCouplingKind.parse("model.coupling", coupling)
         dim = math.prod(data_shape)
         if dim < 2:
             raise ValueError(f"a coupling flow needs D >= 2 coordinates, not data shape {list(data_shape)}")

@@ -13,15 +13,18 @@ import torch
 from torch import Tensor, nn
 
 from genlab.nets.flow_layers import ActNorm, Coupling, Gaussianize, InvConv1x1, squeeze, unsqueeze
+from genlab.utils.options import Option
 
-COUPLINGS = ("affine", "additive")
+
+class ImageCouplingKind(Option):
+    AFFINE = "affine"
+    ADDITIVE = "additive"
 
 
 class Glow(nn.Module):
     def __init__(self, data_shape: tuple[int, int, int], num_scales: int = 2, steps_per_scale: int = 4, hidden: int = 64, coupling: str = "affine") -> None:
         super().__init__()
-        if coupling not in COUPLINGS:
-            raise ValueError(f"model.coupling={coupling!r} is unknown for images; valid: {', '.join(COUPLINGS)}")
+        affine = ImageCouplingKind.parse("model.coupling", coupling) == ImageCouplingKind.AFFINE
         if len(data_shape) != 3:
             raise ValueError(f"Glow models images (C, H, W), not data shape {list(data_shape)}")
         c, h, w = data_shape
@@ -41,7 +44,7 @@ class Glow(nn.Module):
             c, h, w = c * 4, h // 2, w // 2
             steps = []
             for _ in range(steps_per_scale):
-                steps += [ActNorm(c), InvConv1x1(c), Coupling(c, hidden, affine=coupling == "affine")]
+                steps += [ActNorm(c), InvConv1x1(c), Coupling(c, hidden, affine=affine)]
             self.scales.append(nn.ModuleList(steps))
             if scale < num_scales - 1:
                 kept = c // 2

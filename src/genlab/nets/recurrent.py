@@ -16,7 +16,15 @@ import math
 import torch
 from torch import Tensor, nn
 
-CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+from genlab.utils.options import Option
+
+
+class Cell(Option):
+    GRU = "gru"
+    LSTM = "lstm"
+
+
+CELL_LAYERS = {Cell.GRU: nn.GRU, Cell.LSTM: nn.LSTM}
 
 
 class RecurrentAR(nn.Module):
@@ -28,14 +36,13 @@ class RecurrentAR(nn.Module):
         """`tokens`: the inputs are ids in [0, params_per_dim) (text: one logit per id), each
         read through an embedding; otherwise continuous values through a linear map."""
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"model.net.cell={cell!r} is unknown; valid: {', '.join(CELLS)}")
+        layers = CELL_LAYERS[Cell.parse("model.net.cell", cell)]
         self.data_shape, self.params_per_dim = tuple(data_shape), params_per_dim
         self.order = torch.arange(math.prod(self.data_shape))
         self.tokens = tokens
         self.inp = nn.Embedding(params_per_dim, hidden) if tokens else nn.Linear(1, hidden)
         self.start = nn.Parameter(torch.zeros(hidden))
-        self.rnn = CELLS[cell](hidden, hidden, n_layers, batch_first=True)
+        self.rnn = layers(hidden, hidden, n_layers, batch_first=True)
         self.out = nn.Linear(hidden, params_per_dim)
 
     def embed(self, values: Tensor) -> Tensor:

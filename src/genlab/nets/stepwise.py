@@ -17,7 +17,7 @@ Cores: the causal transformer (KV cache) or a GRU/LSTM (hidden state), each with
 import torch
 from torch import Tensor, nn
 
-from genlab.nets.recurrent import CELLS
+from genlab.nets.recurrent import CELL_LAYERS, Cell
 from genlab.nets.transformer import CausalTransformer
 
 
@@ -26,11 +26,10 @@ class RecurrentCore(nn.Module):
 
     def __init__(self, channels: int, hidden: int, n_layers: int, cell: str) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"model.net.cell={cell!r} is unknown; valid: {', '.join(CELLS)}")
+        layers = CELL_LAYERS[Cell.parse("model.net.cell", cell)]
         self.inp = nn.Linear(channels, hidden)
         self.start = nn.Parameter(torch.zeros(hidden))
-        self.rnn = CELLS[cell](hidden, hidden, n_layers, batch_first=True)
+        self.rnn = layers(hidden, hidden, n_layers, batch_first=True)
 
     def forward(self, rows: Tensor) -> Tensor:
         n = rows.shape[0]

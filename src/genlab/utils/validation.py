@@ -8,14 +8,33 @@ import torch
 from omegaconf import DictConfig
 
 from genlab.utils.errors import ConfigError
+from genlab.utils.options import Option
 
-PRECISIONS = (
+# Lightning's precision names, which are not identifiers: hence the functional form.
+Precision = Option("Precision", [(p, p) for p in (
     "32-true", "32", "16-mixed", "bf16-mixed", "64-true", "64", "16-true", "bf16-true",
     "16", "bf16", "transformer-engine", "transformer-engine-float16",
-)  # fmt: skip
+)])  # fmt: skip
 GPU_ONLY_PRECISIONS = ("16-true", "transformer-engine", "transformer-engine-float16")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
-DEVICES = ("auto", "cpu", "cuda")
+
+
+class Accelerator(Option):
+    AUTO = "auto"
+    CPU = "cpu"
+    GPU = "gpu"
+    CUDA = "cuda"
+    MPS = "mps"
+    TPU = "tpu"
+
+
+class Device(Option):
+    """Where genlab-eval and genlab-sample run."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
 MAX_SAMPLES = 1_000_000
 # Every family's size knobs (where the model config has them) and their upper bounds.
 SIZE_KNOBS = {
@@ -60,9 +79,7 @@ def validate_task(cfg: DictConfig) -> None:
             check_count(key, cfg[key], upper, "or null" if nullable else "")
     device = cfg.get("device")
     if device is not None:
-        if device not in DEVICES:
-            raise ConfigError(f"device={device!r} is unknown; valid: {', '.join(DEVICES)}")
-        if device == "cuda" and not torch.cuda.is_available():
+        if Device.parse("device", device) == Device.CUDA and not torch.cuda.is_available():
             raise ConfigError("device=cuda but this machine has no CUDA GPU; valid here: auto, cpu")
 
 
@@ -75,20 +92,16 @@ def check_count(key: str, value: object, upper: int, alternative: str = "") -> N
 
 
 def _validate_trainer(trainer: DictConfig) -> None:
-    precision = str(trainer.get("precision", "32-true"))
-    if precision not in PRECISIONS:
-        raise ConfigError(f"trainer.precision={precision!r} is unknown; valid: {', '.join(PRECISIONS)}")
-    accelerator = str(trainer.get("accelerator", "auto"))
-    if accelerator not in ACCELERATORS:
-        raise ConfigError(f"trainer.accelerator={accelerator!r} is unknown; valid: {', '.join(ACCELERATORS)}")
+    precision = Precision.parse("trainer.precision", str(trainer.get("precision", "32-true")))
+    accelerator = Accelerator.parse("trainer.accelerator", str(trainer.get("accelerator", "auto")))
     available = available_accelerators()
-    if accelerator in ("gpu", "cuda") and "gpu" not in available:
+    if accelerator in (Accelerator.GPU, Accelerator.CUDA) and "gpu" not in available:
         raise ConfigError(
             f"trainer.accelerator={accelerator} but this machine has no CUDA GPU; valid here: {', '.join(available)}"
         )
-    if accelerator == "mps" and "mps" not in available:
+    if accelerator == Accelerator.MPS and "mps" not in available:
         raise ConfigError(f"trainer.accelerator=mps is not available here; valid here: {', '.join(available)}")
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and available == ["cpu"])
+    on_cpu = accelerator == Accelerator.CPU or (accelerator == Accelerator.AUTO and available == ["cpu"])
     if on_cpu and precision in GPU_ONLY_PRECISIONS:
         raise ConfigError(
             f"trainer.precision={precision} needs a GPU and this run is on the CPU; "
