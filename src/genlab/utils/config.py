@@ -62,6 +62,18 @@ def _mkdir(path: str) -> str:
     return path
 
 
+def _image_spec(source: str, path: str | None) -> tuple[list[int], int] | None:
+    """[C, H, W] and levels of a named image source or of the user's image files (None when
+    unknown or the path is missing: the DataModule then says which, in one line)."""
+    from genlab.data.image_files import image_spec
+    from genlab.data.sources import SOURCES
+
+    if source == "file":
+        return image_spec(path) if path is not None else None
+    info = SOURCES.get(source)
+    return (list(info.shape), info.levels) if info else None
+
+
 def _table_shape(path: str | None) -> list[int] | None:
     """`data.shape` of a user's table, read from the file so it is never typed twice."""
     if path is None:
@@ -103,6 +115,9 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("genlab.mkdir", _mkdir)
     if not OmegaConf.has_resolver("genlab.likelihood_metric"):
         OmegaConf.register_new_resolver("genlab.likelihood_metric", lambda levels: "val/bpd" if levels is not None else "val/nll")
+    if not OmegaConf.has_resolver("genlab.image_shape"):  # data.shape and data.levels stated once: by the data
+        OmegaConf.register_new_resolver("genlab.image_shape", lambda source, path: (_image_spec(source, path) or (None, None))[0])
+        OmegaConf.register_new_resolver("genlab.image_levels", lambda source, path: (_image_spec(source, path) or (None, None))[1])
     if not OmegaConf.has_resolver("genlab.table_shape"):
         OmegaConf.register_new_resolver("genlab.table_shape", _table_shape)
     if not OmegaConf.has_resolver("genlab.sequence_shape"):
