@@ -39,7 +39,7 @@ def model_of(family: str, root: Path):
 def sampler_fids(ckpt: Path, num_samples: int) -> dict[str, dict[str, float]]:
     """FID and images/s of `num_samples` images per diffusion sampler, one trained model."""
     model, checkpoint = load_model(ckpt)
-    datamodule = datamodule_from_checkpoint(checkpoint, str(STUDY / "data"))
+    datamodule = datamodule_from_checkpoint(checkpoint, ckpt, model)
     rows = {}
     for name, settings in SAMPLERS.items():
         model.configure_runtime(**settings)

@@ -33,7 +33,7 @@ def test_classifier_is_accurate_and_its_cache_is_reused(digits):
     assert weights.stat().st_mtime_ns == stamp and accuracy_again == accuracy
     x = digits.to_model_input(digits.splits["test"].data[:8])
     assert torch.equal(net(x), again(x)) and net(x).shape == (8, net.num_features)
-    assert json.loads(meta.read_text())["test_accuracy"] == accuracy
+    assert json.loads(meta.read_text())["test_score"] == accuracy
 
 
 def test_corrupted_or_mismatched_cache_is_retrained(digits):
@@ -68,7 +68,7 @@ def test_precision_and_recall_see_a_missing_mode():
 
 
 def test_unknown_feature_is_named(digits):
-    with pytest.raises(ConfigError, match="feature='clip' is unknown; valid: classifier, inception"):
+    with pytest.raises(ConfigError, match="feature=.clip. is unknown; valid: auto, classifier, autoencoder, inception"):
         feature_network("clip", digits)
 
 

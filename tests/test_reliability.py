@@ -98,7 +98,7 @@ def test_a_checkpoint_naming_a_foreign_class_imports_nothing(tmp_path, monkeypat
     checkpoint["genlab"]["family"] = "side_effect.Foo"
     crafted = tmp_path / "crafted.ckpt"
     torch.save(checkpoint, crafted)
-    with pytest.raises(CheckpointError, match=r"names 'side_effect.Foo' as its model class, which is not one of genlab's families") as info:
+    with pytest.raises(CheckpointError, match=r"names 'side_effect.Foo' as its model class, which is not one of genlab's") as info:
         load_model(crafted)
     assert "\n" not in str(info.value) and not (tmp_path / "ran").exists()
     # Trusted by the user, it is imported, and still refused: it is not a GenerativeModel.

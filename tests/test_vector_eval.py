@@ -63,7 +63,7 @@ def test_flow_on_moons_evaluates_with_every_vector_metric(make_cfg, checkpoints)
     assert on_disk["test/nll_data_units"] == pytest.approx(on_disk["test/nll"] + on_disk["data/log_std_jacobian_per_dim"], abs=1e-9)
 
     model, checkpoint = load_model(checkpoints["flow_moons"])
-    datamodule = datamodule_from_checkpoint(checkpoint, str(out))
+    datamodule = datamodule_from_checkpoint(checkpoint, checkpoints["flow_moons"], model)
     train_split, test = datamodule.splits["train"].data, datamodule.splits["test"].data
     with torch.no_grad():  # the exact flow likelihood of the test split, nats/dim
         assert on_disk["test/nll"] == pytest.approx(float(-model.log_prob(test).mean()) / 2, abs=1e-4)

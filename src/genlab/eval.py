@@ -16,6 +16,7 @@ modality's sample-quality metrics with their reference rows through the same cod
   character of generated text beside held-out text and uniform characters (eval_text.py).
 """
 
+import inspect
 import logging
 import time
 from pathlib import Path
@@ -28,11 +29,12 @@ from torchvision.utils import make_grid, save_image
 
 from genlab.callbacks.sample_grid import upscale_for_viewing
 from genlab.data import ImageDataModule
+from genlab.data.materialized import MaterializedImageDataModule
 from genlab.data.tensors import TensorDataModule
 from genlab.metrics.features import feature_network
 from genlab.metrics.sample_quality import sample_quality
 from genlab.models.base import GenerativeModel
-from genlab.utils.checkpoint import load_model
+from genlab.utils.checkpoint import import_trusted, load_model
 from genlab.utils.config import CONFIG_DIR, instantiate_group, print_config_tree
 from genlab.utils.errors import CheckpointError, ConfigError
 from genlab.utils.io import write_json
@@ -44,17 +46,32 @@ log = logging.getLogger("genlab")
 GENLAB_DATAMODULES = "genlab.data."
 
 
-def datamodule_from_checkpoint(checkpoint: dict[str, Any], data_dir: str) -> TensorDataModule:
-    """The DataModule class recorded in the checkpoint (checkpoints from before it was
-    recorded were all images), with its training arguments and this run's data_dir."""
-    hparams = dict(checkpoint.get("datamodule_hyper_parameters") or {})
-    if not hparams:
-        raise ConfigError("the checkpoint records no DataModule; it was not written by genlab-train")
+def datamodule_from_checkpoint(
+    checkpoint: dict[str, Any], path: str | Path, model: GenerativeModel, data_dir: str | None = None, trusted_packages: tuple[str, ...] = ()
+) -> TensorDataModule:
+    """The DataModule class recorded in the checkpoint (checkpoints from before it was recorded
+    were all images), rebuilt with its training arguments, so it reads the data where the
+    model was trained unless `data_dir` says otherwise. A user's class must be in a trusted
+    package; one that is not a genlab TensorDataModule is read into tensors through its loaders."""
     class_path = checkpoint["genlab"].get("datamodule", "genlab.data.image.ImageDataModule")
-    if not class_path.startswith(GENLAB_DATAMODULES):
-        raise CheckpointError(f"the checkpoint's DataModule {class_path} is not one of genlab's ({GENLAB_DATAMODULES}*)")
-    hparams.update(data_dir=data_dir, download=False)
-    datamodule = hydra.utils.get_class(class_path)(**hparams)
+    cls = import_trusted(class_path, "DataModule", GENLAB_DATAMODULES, path, trusted_packages)
+    hparams = checkpoint.get("datamodule_hyper_parameters")
+    if hparams is None:
+        raise CheckpointError(
+            f"ckpt_path={path}: its DataModule {class_path} saved no arguments; call self.save_hyperparameters() "
+            "in its __init__ so genlab-eval can rebuild it"
+        )
+    hparams = dict(hparams)
+    accepted = inspect.signature(cls.__init__).parameters
+    if data_dir is not None:
+        if "data_dir" not in accepted:
+            raise ConfigError(f"data_dir={data_dir} was given, but the checkpoint's DataModule {class_path} takes no data_dir")
+        hparams["data_dir"] = data_dir
+    if "download" in accepted:
+        hparams["download"] = False
+    datamodule = cls(**hparams)
+    if not isinstance(datamodule, TensorDataModule):
+        return MaterializedImageDataModule(datamodule, model.data_shape, model.levels, model.modality)
     datamodule.setup("test")
     return datamodule
 
@@ -100,6 +117,7 @@ def sample_quality_metrics(
     batch_size: int,
     reference: bool,
     grid_dir: Path | None = None,
+    cache_root: str | None = None,
 ) -> dict[str, Any]:
     """FID, KID, precision/recall and sampling throughput of `num_samples` generated images
     against the test split; with `reference`, the same for held-out data and noise."""
@@ -107,17 +125,17 @@ def sample_quality_metrics(
     fake, seconds = generate(model.eval(), num_samples, batch_size)
     model.train(was_training)
     metrics: dict[str, Any] = {"num_samples": num_samples, "test/sampling_images_per_s": num_samples / seconds}
-    return metrics | score_samples(fake, datamodule, feature, reference, grid_dir)
+    return metrics | score_samples(fake, datamodule, feature, reference, grid_dir, cache_root)
 
 
-def score_samples(fake: torch.Tensor, datamodule: ImageDataModule, feature: str, reference: bool, grid_dir: Path | None = None) -> dict[str, Any]:
+def score_samples(
+    fake: torch.Tensor, datamodule: ImageDataModule, feature: str, reference: bool, grid_dir: Path | None = None, cache_root: str | None = None
+) -> dict[str, Any]:
     """FID, KID, precision/recall of images in [0, 1] (from any model, genlab's or not: the
-    peer benchmarks score theirs here) against the test split."""
-    net, accuracy = feature_network(feature, datamodule)
+    peer benchmarks score theirs here) against the test split, with what the feature net is
+    and whether its features can be trusted (genlab/metrics/features.py)."""
+    net, metrics = feature_network(feature, datamodule, cache_root)
     real = datamodule.to_model_input(datamodule.splits["test"].data)
-    metrics: dict[str, Any] = {"feature": feature}
-    if accuracy is not None:
-        metrics["test/classifier_accuracy"] = accuracy
     metrics.update({f"test/{k}": v for k, v in sample_quality(net, real, fake).items()})
     if reference:
         metrics.update(reference_rows(net, datamodule, real, len(fake)))
@@ -143,9 +161,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         if not isinstance(cfg.num_samples, int) or cfg.num_samples < 2:
             raise ConfigError(f"num_samples={cfg.num_samples!r} is invalid: must be an integer >= 2")
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        model, checkpoint = load_model(cfg.ckpt_path, map_location=device, trusted_packages=tuple(cfg.get("trusted_packages") or ()))
+        trusted = tuple(cfg.get("trusted_packages") or ())
+        model, checkpoint = load_model(cfg.ckpt_path, map_location=device, trusted_packages=trusted)
         model.configure_runtime(**(cfg.get("sampler") or {}))
-        datamodule = datamodule_from_checkpoint(checkpoint, cfg.paths.data_dir)
+        datamodule = datamodule_from_checkpoint(checkpoint, cfg.ckpt_path, model, cfg.get("data_dir"), trusted)
         loggers = instantiate_group(cfg.get("logger"))
     except BaseException:
         remove_if_setup_only(out)
@@ -175,7 +194,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
         metrics.update(text_evaluation(model, datamodule, cfg))
     elif cfg.sample_quality:
-        metrics.update(sample_quality_metrics(model, datamodule, cfg.feature, cfg.num_samples, cfg.sample_batch_size, cfg.reference, out))
+        metrics.update(sample_quality_metrics(model, datamodule, cfg.feature, cfg.num_samples, cfg.sample_batch_size, cfg.reference, out, cfg.paths.data_dir))
     write_json(out / "metrics.json", metrics)
     scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
     for logger in loggers:

@@ -50,7 +50,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
         if model.modality != "image":
             from genlab.eval import datamodule_from_checkpoint
 
-            datamodule = datamodule_from_checkpoint(checkpoint, cfg.paths.data_dir)
+            datamodule = datamodule_from_checkpoint(checkpoint, cfg.ckpt_path, model, cfg.get("data_dir"), tuple(cfg.get("trusted_packages") or ()))
     except BaseException:
         remove_if_setup_only(out)
         raise

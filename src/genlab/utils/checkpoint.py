@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import pytorch_lightning as pl
 import torch
 
 from genlab.models.base import GenerativeModel
@@ -35,6 +36,8 @@ def check_compatible(checkpoint: dict[str, Any], path: str | Path, family: str |
     info = checkpoint["genlab"]
     if family is not None and info["family"] != family:
         raise CheckpointError(f"ckpt_path={path} holds a {info['family']} model, but the config asks for {family}")
+    if "data_shape" not in info:  # a plain LightningModule records its class only
+        return
     if data_shape is not None and list(info["data_shape"]) != list(data_shape):
         raise CheckpointError(
             f"ckpt_path={path} was trained on data shape {info['data_shape']}, but the data has shape {list(data_shape)}"
@@ -46,23 +49,33 @@ def check_compatible(checkpoint: dict[str, Any], path: str | Path, family: str |
 GENLAB_FAMILIES = "genlab.models."
 
 
-def family_class(checkpoint: dict[str, Any], path: str | Path, trusted_packages: tuple[str, ...] = ()) -> type[GenerativeModel]:
-    """The checkpoint's model class. Its path is checked *before* anything is imported: an
+def import_trusted(class_path: object, what: str, genlab_prefix: str, path: str | Path, trusted_packages: tuple[str, ...]) -> type:
+    """The class a checkpoint names. Its path is checked *before* anything is imported: an
     import runs the module's top-level code, so a crafted checkpoint naming any module would
-    run it. Allowed: genlab's families and the packages the user listed (`trusted_packages`)."""
-    family = checkpoint["genlab"].get("family")
-    allowed = (GENLAB_FAMILIES, *(f"{p.rstrip('.')}." for p in trusted_packages))
-    if not isinstance(family, str) or not family.startswith(allowed):
+    run it. Allowed: genlab's own (`genlab_prefix`) and the packages the user listed."""
+    allowed = (genlab_prefix, *(f"{p.rstrip('.')}." for p in trusted_packages))
+    if not isinstance(class_path, str) or not class_path.startswith(allowed):
         raise CheckpointError(
-            f"ckpt_path={path} names {family!r} as its model class, which is not one of genlab's families "
-            f"({GENLAB_FAMILIES}*); add its package to trusted_packages=[...] if you wrote it"
+            f"ckpt_path={path} names {class_path!r} as its {what}, which is not one of genlab's "
+            f"({genlab_prefix}*); add its package to trusted_packages=[...] if you wrote it"
         )
     try:
-        cls = hydra.utils.get_class(family)
+        return hydra.utils.get_class(class_path)
     except Exception:  # noqa: BLE001 - a missing module or class: one line either way
-        raise CheckpointError(f"ckpt_path={path}: its model class {family} cannot be imported") from None
+        raise CheckpointError(f"ckpt_path={path}: its {what} {class_path} cannot be imported (is its package installed or on PYTHONPATH?)") from None
+
+
+def family_class(checkpoint: dict[str, Any], path: str | Path, trusted_packages: tuple[str, ...] = ()) -> type[GenerativeModel]:
+    """The checkpoint's model class: a genlab family or a trusted package's GenerativeModel."""
+    family = checkpoint["genlab"].get("family")
+    cls = import_trusted(family, "model class", GENLAB_FAMILIES, path, trusted_packages)
     if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
-        raise CheckpointError(f"ckpt_path={path}: {family} is not a genlab GenerativeModel")
+        plain = isinstance(cls, type) and issubclass(cls, pl.LightningModule)
+        detail = (
+            " (a plain LightningModule): genlab-eval needs the GenerativeModel contract (loss, sample, nll; README "
+            "'Extend genlab'); its test loss is in its run's metrics.json"
+        ) if plain else ""
+        raise CheckpointError(f"ckpt_path={path}: {family} is not a genlab GenerativeModel{detail}")
     return cls
 
 
