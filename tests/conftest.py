@@ -14,7 +14,7 @@ from genlab.utils.config import compose
 torch.set_num_threads(2)
 
 # Quiet and quick: no live progress bar in test logs, no sample grids unless a test asks.
-QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
+QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "trainer.enable_model_summary=false"]
 
 HAS_FASHION_MNIST = DEBIAN_FASHION_MNIST.is_dir()
 

@@ -4,9 +4,11 @@
 Hydra entry point that sweepers call and that returns `optimized_metric`.
 """
 
+import inspect
 import logging
 import sys
 import time
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from genlab.callbacks.progress_log import ProgressLog
+from genlab.callbacks.record import RecordModelClass
 from genlab.utils.checkpoint import check_compatible, read_checkpoint
 from genlab.utils.checkpoint_io import AtomicCheckpointIO
 from genlab.utils.config import (
@@ -45,17 +48,53 @@ from genlab.utils.validation import validate_config
 log = logging.getLogger("genlab")
 
 
+class LightningChatter(logging.Filter):
+    """Drops Lightning's product tips ('Tip: try litlogger...') and its note that a summary
+    callback is configured (genlab's own is): not information about the run."""
+
+    NOISE = ("💡 Tip", "Trainer already configured with model summary")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
+
+
+for _name in ("lightning_fabric.utilities.rank_zero", "pytorch_lightning.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(LightningChatter())
+# Lightning's own deprecation inside its pytree helper, and its advice to snapshot weights
+# before a manual step (the GAN saves whole steps; a checkpoint after the step is what it wants).
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+warnings.filterwarnings("ignore", message=r"Using ModelCheckpoint with manual optimization")
+
+
+# Keys of every data yaml that genlab's config tree reads (models: shape, levels, modality;
+# the trainer: epochs...). A user's DataModule gets them only if its __init__ takes them.
+DATA_SPEC_KEYS = ("shape", "levels", "modality", "epochs", "val_every_n_epochs", "torch_threads")
+
+
+def instantiate_datamodule(data: DictConfig) -> pl.LightningDataModule:
+    try:
+        cls = hydra.utils.get_class(data._target_)
+    except ImportError as err:  # a user's DataModule whose package is not importable
+        cause = str(err.__cause__ or err).strip().splitlines()[0]
+        raise ConfigError(f"data._target_={data._target_} cannot be imported ({cause}); is its package installed or on PYTHONPATH?") from None
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    drop = [k for k in DATA_SPEC_KEYS if k in data and k not in params and not takes_any]
+    kwargs = {k: v for k, v in data.items() if k not in drop}
+    return hydra.utils.instantiate(OmegaConf.create(kwargs) if drop else data, _convert_="all")
+
+
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:
     validate_config(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule = instantiate_datamodule(cfg.data)
     datamodule.prepare_data()  # an absent dataset fails here, before anything is written
     # Models build their own nets and optimizers from plain dicts, so the checkpoint's
     # hyper-parameters alone rebuild them (load_from_checkpoint needs no config).
     model = hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all")
     loggers = instantiate_group(cfg.get("logger"))
-    callbacks = [*instantiate_group(cfg.get("callbacks")), RecordLoggerIds()]
+    callbacks = [*instantiate_group(cfg.get("callbacks")), RecordLoggerIds(), RecordModelClass()]
     if not loggers:  # a learning-rate monitor has nowhere to write without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     progress = {}
@@ -172,7 +211,7 @@ def fit_and_test(
     metrics.update(
         status="ok",
         family=type(model).__name__,
-        data=datamodule.source,
+        data=getattr(datamodule, "source", type(datamodule).__name__),
         num_parameters=sum(p.numel() for p in model.parameters()),
         global_step=trainer.global_step,
         world_size=trainer.world_size,
@@ -182,7 +221,22 @@ def fit_and_test(
     )
     if trainer.is_global_zero:
         write_json(out / "metrics.json", metrics)
+        log.info(run_end_line(out, metrics, trainer))
     return metrics
+
+
+HEADLINE = ("test/bpd", "test/nll", "val/bpd", "val/nll", "val/loss", "test/fid")
+
+
+def run_end_line(out: Path, metrics: dict[str, Any], trainer: pl.Trainer) -> str:
+    """The one line a run ends with: where it is, how it did, and what to evaluate."""
+    shown = [f"{k}={metrics[k]:.4g}" for k in HEADLINE if isinstance(metrics.get(k), float)]
+    last = out / "checkpoints" / "last.ckpt"
+    checkpoint = metrics.get("best_checkpoint") or (str(last) if last.is_file() else "none saved")
+    return (
+        f"run done: {out} | {', '.join(shown) or 'no metrics'} | step {trainer.global_step}, "
+        f"{metrics['train_time_s']:.0f} s | checkpoint {checkpoint}"
+    )
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

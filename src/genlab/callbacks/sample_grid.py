@@ -4,6 +4,7 @@ and a model with a likelihood, its log-density as a heat map); for sequences lin
 generated sequences over held-out ones and TimeGAN's PCA overlay; for text the samples as text (a .txt, TensorBoard's
 text panel, a wandb table)."""
 
+import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -11,6 +12,8 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from genlab.utils.loggers import log_image, log_text
+
+log = logging.getLogger("genlab")
 
 
 def upscale_for_viewing(images: torch.Tensor, min_size: int = 32) -> torch.Tensor:
@@ -48,7 +51,12 @@ class SampleGrid(pl.Callback):
         if trainer.is_global_zero and self.last_step != trainer.global_step:
             self.write(trainer, pl_module, f"step_{trainer.global_step:07d}")
 
-    def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str) -> Path:
+    def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str) -> Path | None:
+        if not callable(getattr(pl_module, "sample", None)):
+            if self.last_step == -1:  # said once per run
+                log.info(f"sample grid skipped: {type(pl_module).__name__} has no sample(num_samples) method")
+            self.last_step = trainer.global_step
+            return None
         was_training = pl_module.training
         pl_module.eval()
         datamodule = trainer.datamodule

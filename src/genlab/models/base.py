@@ -58,6 +58,11 @@ def set_rng_states(states: dict[str, Any]) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
 
 
+def batch_inputs(batch: Tensor | tuple | list) -> Tensor:
+    """The data of a batch: genlab's DataModules give (x, labels); a user's may give x alone."""
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
 class GenerativeModel(pl.LightningModule):
     """Base of the five families. Discrete data arrive as float in [0, 1] on the grid
     k / (levels - 1) (images), continuous data as standardised floats (vectors)."""
@@ -180,7 +185,7 @@ class GenerativeModel(pl.LightningModule):
             )
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, _ = batch
+        x = batch_inputs(batch)
         loss, logs = self.loss(x)
         self.check_finite(loss)
         self.log("train/loss", loss, prog_bar=True)
@@ -196,10 +201,10 @@ class GenerativeModel(pl.LightningModule):
             self.log(f"{stage}/{self.likelihood_name}", self.per_dim(nll).mean(), prog_bar=stage == "val", sync_dist=True)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch[0], "val")
+        self._evaluate(batch_inputs(batch), "val")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch[0], "test")
+        self._evaluate(batch_inputs(batch), "test")
 
     def build_optimizer(self, params: Any, cfg: dict | None = None) -> torch.optim.Optimizer:
         cfg = dict(cfg or self.optimizer_cfg)

@@ -14,12 +14,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.models.base import GenerativeModel, plain
+from genlab.models.base import GenerativeModel, batch_inputs, plain
 from genlab.nets.backbones import build_net
 from genlab.nets.ema import ema_model
 from genlab.utils.errors import ConfigError
+from genlab.utils.options import Option
 
-LOSSES = ("non_saturating", "hinge", "wgan_gp")
+
+class GanLoss(Option):
+    NON_SATURATING = "non_saturating"
+    HINGE = "hinge"
+    WGAN_GP = "wgan_gp"
 
 
 class GAN(GenerativeModel):
@@ -45,13 +50,12 @@ class GAN(GenerativeModel):
         discriminator: str | dict | None = None,
     ) -> None:
         super().__init__(data_shape, levels, optimizer, scheduler, modality)
-        if loss not in LOSSES:
-            raise ConfigError(f"model.loss={loss!r} is unknown; valid: {', '.join(LOSSES)}")
+        loss_name = GanLoss.parse("model.loss", loss)
         if n_critic < 1:
             raise ConfigError(f"model.n_critic={n_critic} must be >= 1")
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.latent_dim, self.loss_name, self.n_critic = latent_dim, loss, n_critic
+        self.latent_dim, self.loss_name, self.n_critic = latent_dim, loss_name, n_critic
         self.gp_weight, self.r1_weight = gp_weight, r1_weight
         self.d_optimizer_cfg = plain(d_optimizer) or self.optimizer_cfg
         options = {"hidden": hidden, "spectral": spectral_norm}
@@ -73,9 +77,9 @@ class GAN(GenerativeModel):
     # -- losses ---------------------------------------------------------------------------
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         d_real, d_fake = self.critic(real), self.critic(fake)
-        if self.loss_name == "non_saturating":
+        if self.loss_name == GanLoss.NON_SATURATING:
             loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-        elif self.loss_name == "hinge":
+        elif self.loss_name == GanLoss.HINGE:
             loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         else:
             loss = d_fake.mean() - d_real.mean()
@@ -83,12 +87,12 @@ class GAN(GenerativeModel):
 
     def generator_loss(self, fake: Tensor) -> Tensor:
         d_fake = self.critic(fake)
-        return F.softplus(-d_fake).mean() if self.loss_name == "non_saturating" else -d_fake.mean()
+        return F.softplus(-d_fake).mean() if self.loss_name == GanLoss.NON_SATURATING else -d_fake.mean()
 
     def penalties(self, real: Tensor, fake: Tensor) -> Tensor:
         """WGAN-GP's gradient penalty on interpolates and/or R1 on real data."""
         total = real.new_zeros(())
-        if self.loss_name == "wgan_gp":
+        if self.loss_name == GanLoss.WGAN_GP:
             mix = torch.rand(real.shape[0], *[1] * len(self.data_shape), device=real.device)
             x_hat = (mix * real + (1 - mix) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(self.critic(x_hat).sum(), x_hat, create_graph=True)
@@ -107,7 +111,7 @@ class GAN(GenerativeModel):
 
     # -- training -------------------------------------------------------------------------
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real = batch[0]
+        real = batch_inputs(batch)
         opt_g, opt_d = self.optimizers()
         for _ in range(self.n_critic):
             fake = self.generate(real.shape[0]).detach()
