@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PEERS_BIN := .venv-peers/bin
 
-.PHONY: install train test test-full bench bench-peers clean
+.PHONY: install train test test-unit test-full lint bench bench-peers clean
 
 install:  ## create .venv and install genlab with all extras (offline but for package registries)
 	$(PY) -m venv $(VENV)
@@ -16,6 +16,13 @@ train:  ## the embedded default: the VAE on sklearn digits, CPU
 
 test:  ## the fast tests (under 10 minutes on 2 cores)
 	$(BIN)/pytest -q
+
+test-unit:  ## the tests that need no Trainer (under a minute)
+	$(BIN)/pytest -q -m unit
+
+lint:  ## the style the code is written in: ruff's checks and its formatter
+	$(BIN)/ruff check src tests benchmarks experiments
+	$(BIN)/ruff format --check src tests benchmarks experiments
 
 test-full:  ## everything, the slow tests included
 	$(BIN)/pytest -q -m ''
