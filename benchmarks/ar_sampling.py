@@ -16,7 +16,12 @@ import torch
 
 from common import family_cfg, write
 
-CASES = [("ar", "sines", []), ("ar", "sines", ["model.net=transformer"]), ("ar", "fortunes", ["data.length=256"]), ("ar", "fortunes", ["data.length=256", "model.net=gru"])]
+CASES = [
+    ("ar", "sines", []),
+    ("ar", "sines", ["model.net=transformer"]),
+    ("ar", "fortunes", ["data.length=256"]),
+    ("ar", "fortunes", ["data.length=256", "model.net=gru"]),
+]
 
 
 def best_seconds(model, batch: int, cached: bool, repeats: int) -> float:
@@ -37,12 +42,22 @@ def main() -> None:
     rows, result = [], {}
     with tempfile.TemporaryDirectory() as root:
         for name, data, extra in CASES:
-            model = hydra.utils.instantiate(family_cfg(name, Path(root), data, *extra).model, _recursive_=False, _convert_="all").eval()
+            model = hydra.utils.instantiate(
+                family_cfg(name, Path(root), data, *extra).model, _recursive_=False, _convert_="all"
+            ).eval()
             cached = best_seconds(model, args.batch, True, args.repeats)
             uncached = best_seconds(model, args.batch, False, args.repeats)
             net = f"{type(model.net).__name__} on {data}{' ' + ' '.join(extra) if extra else ''}"
-            result[net] = {"model": name, "cached_seqs_per_s": args.batch / cached, "uncached_seqs_per_s": args.batch / uncached, "speedup": uncached / cached}
-            rows.append(f"| {name} ({net}) | {args.batch / cached:.1f} | {args.batch / uncached:.1f} | {uncached / cached:.1f}x |")
+            result[net] = {
+                "model": name,
+                "cached_seqs_per_s": args.batch / cached,
+                "uncached_seqs_per_s": args.batch / uncached,
+                "speedup": uncached / cached,
+            }
+            rows.append(
+                f"| {name} ({net}) | {args.batch / cached:.1f} | {args.batch / uncached:.1f} "
+                f"| {uncached / cached:.1f}x |"
+            )
     table = [
         f"Batch {args.batch}, one thread, best of {args.repeats}; command: `cd benchmarks && python ar_sampling.py`.",
         "",

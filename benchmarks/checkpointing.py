@@ -37,10 +37,25 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    common = [f"trainer.max_epochs={args.epochs}", "test=false", "seed=0", "callbacks.sample_grid=null", "callbacks.progress_bar=null"]
+    common = [
+        f"trainer.max_epochs={args.epochs}",
+        "test=false",
+        "seed=0",
+        "callbacks.sample_grid=null",
+        "callbacks.progress_bar=null",
+    ]
     # name -> (steps between periodic writes, or None, and the overrides that set it up)
-    settings = {"none": (None, ["callbacks.periodic_checkpoint=null"]), **{f"every {n} steps": (n, [f"callbacks.periodic_checkpoint.every_n_train_steps={n}"]) for n in args.every}}
-    result = {"family": args.family, "data": "digits", "epochs": args.epochs, "repeats": args.repeats, "steps_per_s": {}}
+    settings = {
+        "none": (None, ["callbacks.periodic_checkpoint=null"]),
+        **{f"every {n} steps": (n, [f"callbacks.periodic_checkpoint.every_n_train_steps={n}"]) for n in args.every},
+    }
+    result = {
+        "family": args.family,
+        "data": "digits",
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "steps_per_s": {},
+    }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
@@ -59,7 +74,8 @@ def main() -> None:
         result["expected_relative_throughput"][name] = expected
         rows.append(f"| {name} | {rate:.1f} | {rate / base:.3f} | {expected:.3f} |")
     table = [
-        f"{args.family} on digits, {args.epochs} epochs, seed 0, the fastest of {args.repeats} alternating runs per setting; "
+        f"{args.family} on digits, {args.epochs} epochs, seed 0, "
+        f"the fastest of {args.repeats} alternating runs per setting; "
         "the epoch-end checkpoints (best and last) are written in every setting.",
         f"One write of last.ckpt ({result['checkpoint_bytes'] / 1e6:.1f} MB, atomic and fsync'd) takes "
         f"{result['write_s'] * 1e3:.1f} ms (median of 20); the expected throughput adds that write to every N steps.",

@@ -18,7 +18,16 @@ def machine() -> str:
 
 
 def family_cfg(family: str, root: Path, data: str, *extra: str):
-    return compose([f"paths.root_dir={root}", f"paths.output_dir={root / family}", f"model={family}", f"data={data}", "trainer.accelerator=cpu", *extra])
+    return compose(
+        [
+            f"paths.root_dir={root}",
+            f"paths.output_dir={root / family}",
+            f"model={family}",
+            f"data={data}",
+            "trainer.accelerator=cpu",
+            *extra,
+        ]
+    )
 
 
 def write(name: str, result: dict, table: list[str]) -> None:

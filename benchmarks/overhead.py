@@ -113,7 +113,9 @@ def main() -> None:
     parser.add_argument("--data", default="fashion_mnist")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per family (default: STEPS)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=4, help="plain and genlab alternate; the fastest of each is kept")
+    parser.add_argument(
+        "--repeats", type=int, default=4, help="plain and genlab alternate; the fastest of each is kept"
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--families", nargs="*", default=FAMILIES)
     parser.add_argument("--name", default="overhead", help="results go to experiments/bench/<name>.{json,md}")
@@ -122,7 +124,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for family in args.families:
             steps = args.steps or STEPS[family]
-            extra = [f"data.batch_size={args.batch}", f"trainer.limit_train_batches={steps + args.warmup}", "trainer.max_epochs=1", "trainer.limit_val_batches=0", "test=false"]
+            extra = [
+                f"data.batch_size={args.batch}",
+                f"trainer.limit_train_batches={steps + args.warmup}",
+                "trainer.max_epochs=1",
+                "trainer.limit_val_batches=0",
+                "test=false",
+            ]
             cfg = family_cfg(family, Path(tmp), args.data, *extra)
             if cfg.get("torch_threads"):
                 torch.set_num_threads(cfg.torch_threads)
@@ -137,11 +145,16 @@ def main() -> None:
                 "loader_s_per_batch": via_loader, "direct_slice_s_per_batch": direct,
                 "loader_share_of_step": via_loader / lightning,
             }  # fmt: skip
-            rows.append(f"| {family} | {steps} | {plain * 1000:.1f} | {lightning * 1000:.1f} | {ratio:.3f} | {via_loader * 1e3:.3f} | {direct * 1e3:.3f} | {100 * via_loader / lightning:.2f}% |")
+            rows.append(
+                f"| {family} | {steps} | {plain * 1000:.1f} | {lightning * 1000:.1f} | {ratio:.3f} "
+                f"| {via_loader * 1e3:.3f} | {direct * 1e3:.3f} | {100 * via_loader / lightning:.2f}% |"
+            )
     table = [
-        f"Data {args.data}, batch {args.batch}; per family, timed steps after {args.warmup} warm-up, the fastest of {args.repeats} alternating runs of each side.",
+        f"Data {args.data}, batch {args.batch}; per family, timed steps after {args.warmup} warm-up, "
+        f"the fastest of {args.repeats} alternating runs of each side.",
         "",
-        "| family | steps | plain loop ms/step | genlab-train ms/step | genlab / plain throughput | loader ms/batch | direct slice ms/batch | loader share of step |",
+        "| family | steps | plain loop ms/step | genlab-train ms/step | genlab / plain throughput "
+        "| loader ms/batch | direct slice ms/batch | loader share of step |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
     ]

@@ -74,9 +74,7 @@ class NormflowsGlow(Peer):
         for i in range(levels):
             flows.append(
                 [
-                    nf.flows.GlowBlock(
-                        shape[0] * 2 ** (levels + 1 - i), hidden, split_mode="channel", scale=True
-                    )
+                    nf.flows.GlowBlock(shape[0] * 2 ** (levels + 1 - i), hidden, split_mode="channel", scale=True)
                     for _ in range(blocks)
                 ]
             )
@@ -95,9 +93,7 @@ class NormflowsGlow(Peer):
                     shape[2] // 2**levels,
                 )
             q0.append(nf.distributions.DiagGaussian(latent))
-        self.model = nf.MultiscaleFlow(
-            q0, flows, merges, transform=nf.transforms.Logit(alpha=0.05), class_cond=False
-        )
+        self.model = nf.MultiscaleFlow(q0, flows, merges, transform=nf.transforms.Logit(alpha=0.05), class_cond=False)
         self.optimizer = torch.optim.Adamax(self.model.parameters(), lr=1e-3, weight_decay=1e-5)
 
     def loss(self, x):
@@ -243,9 +239,7 @@ PEERS = {
 }
 
 
-def train_for(
-    peer: Peer, images: torch.Tensor, batch_size: int, budget_s: float, seed: int
-) -> dict:
+def train_for(peer: Peer, images: torch.Tensor, batch_size: int, budget_s: float, seed: int) -> dict:
     """Plain PyTorch loop, shuffled epochs of in-memory uint8 tensors, until the budget ends."""
     generator = torch.Generator().manual_seed(seed)
     steps, start, loss = 0, time.perf_counter(), float("nan")
@@ -275,27 +269,19 @@ def evaluate(
         "num_samples": num_samples,
     }
     test = datamodule.splits["test"].data
-    bpd = [
-        peer.bits_per_dim(datamodule.to_model_input(test[i : i + 500]))
-        for i in range(0, len(test), 500)
-    ]
+    bpd = [peer.bits_per_dim(datamodule.to_model_input(test[i : i + 500])) for i in range(0, len(test), 500)]
     if bpd[0] is not None:
         result["test/bpd"] = torch.cat(bpd).mean().item()
     start = time.perf_counter()
     fake = torch.cat(
-        [
-            peer.sample(min(sample_batch, num_samples - i)).float()
-            for i in range(0, num_samples, sample_batch)
-        ]
+        [peer.sample(min(sample_batch, num_samples - i)).float() for i in range(0, num_samples, sample_batch)]
     )
     result["test/sampling_images_per_s"] = num_samples / (time.perf_counter() - start)
     # A sample with a NaN or inf pixel would make the FID NaN: count them, score them as black.
     result["nonfinite_samples"] = int((~torch.isfinite(fake.flatten(1))).any(1).sum())
     fake = torch.nan_to_num(fake, nan=0.0, posinf=1.0, neginf=0.0)
     if grid_dir is not None:
-        result |= score_samples(
-            fake.clamp(0, 1), datamodule, "classifier", reference=False, grid_dir=grid_dir
-        )
+        result |= score_samples(fake.clamp(0, 1), datamodule, "classifier", reference=False, grid_dir=grid_dir)
     return result
 
 
@@ -322,11 +308,7 @@ def genlab_row(study: Path, family: str) -> dict | None:
 
 
 def fmt(value, digits=2):
-    return (
-        "—"
-        if value is None
-        else (f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}")
-    )
+    return "—" if value is None else (f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}")
 
 
 def table(results: dict) -> list[str]:
@@ -339,9 +321,12 @@ def table(results: dict) -> list[str]:
         for side in ("genlab", "peer"):
             row = r.get(side) or {}
             lines.append(
-                f"| {r['family']} | {r['peer_name'] if side == 'peer' else 'genlab'} | {fmt(row.get('test/bpd'), 3)} | {fmt(row.get('test/fid'))} "
-                f"| {fmt(row.get('test/kid'))} | {fmt(row.get('test/precision'), 3)} | {fmt(row.get('test/recall'), 3)} "
-                f"| {fmt(row.get('num_parameters'))} | {fmt(row.get('steps'))} | {fmt(row.get('test/sampling_images_per_s'), 2)} |"
+                f"| {r['family']} | {r['peer_name'] if side == 'peer' else 'genlab'} "
+                f"| {fmt(row.get('test/bpd'), 3)} | {fmt(row.get('test/fid'))} "
+                f"| {fmt(row.get('test/kid'))} | {fmt(row.get('test/precision'), 3)} "
+                f"| {fmt(row.get('test/recall'), 3)} "
+                f"| {fmt(row.get('num_parameters'))} | {fmt(row.get('steps'))} "
+                f"| {fmt(row.get('test/sampling_images_per_s'), 2)} |"
             )
         g, p = r.get("genlab") or {}, r.get("peer") or {}
         parts = []
@@ -354,10 +339,11 @@ def table(results: dict) -> list[str]:
                 f"sampling speed genlab/peer {g['test/sampling_images_per_s'] / p['test/sampling_images_per_s']:.1f}x"
             )
         if p.get("nonfinite_samples"):
-            parts.append(f"{p['nonfinite_samples']} of the peer's {p['num_samples']} samples had non-finite pixels (scored as black)")
-        ratios.append(
-            f"- {r['family']} vs {r['peer_name']}: " + (", ".join(parts) or "no shared metric")
-        )
+            parts.append(
+                f"{p['nonfinite_samples']} of the peer's {p['num_samples']} samples "
+                "had non-finite pixels (scored as black)"
+            )
+        ratios.append(f"- {r['family']} vs {r['peer_name']}: " + (", ".join(parts) or "no shared metric"))
     return lines + ["", "Ratios (lower FID and bpd are better):", "", *ratios]
 
 
@@ -399,9 +385,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--only: unknown peer(s) {sorted(unknown)}; valid: {','.join(PEERS)}")
 
-    root = Path(
-        os.environ.get("GENLAB_ROOT", Path(__file__).resolve().parents[1] / "_study")
-    ).resolve()
+    root = Path(os.environ.get("GENLAB_ROOT", Path(__file__).resolve().parents[1] / "_study")).resolve()
     datamodule = ImageDataModule(
         source="fashion_mnist", data_dir=str(root / "data"), download=False, val_fraction=0.0833
     )
@@ -434,9 +418,11 @@ def main() -> None:
         r["genlab"] = genlab_row(root / "study" / "fashion_mnist", r["family"])
     own_batches = ", ".join(f"{p.name}: {p.batch_size}" for p in PEERS.values() if p.batch_size)
     notes = [
-        f"Fashion-MNIST, {args.budget_min:g} CPU minutes of training per model, batch {args.batch_size} ({own_batches}, "
+        f"Fashion-MNIST, {args.budget_min:g} CPU minutes of training per model, "
+        f"batch {args.batch_size} ({own_batches}, "
         "as genlab's study run of that family); FID/KID/precision/recall of "
-        f"{args.num_samples} generated images against the 10k test split in the classifier feature space genlab-eval uses; "
+        f"{args.num_samples} generated images against the 10k test split "
+        "in the classifier feature space genlab-eval uses; "
         "test bits/dim on the full test split where the model defines a density over the 256 levels. genlab's rows are "
         "experiments/compare_families (same budget, same machine). The uncached AR baseline draws only "
         f"{args.uncached_samples} images (its sampling speed), too few for a FID.",

@@ -21,7 +21,10 @@ from genlab.train import train
 
 ARCHITECTURES = {  # genlab coupling flow vs the zuko flow it is compared with
     "RealNVP, 8 affine couplings": (["model.coupling=affine"], lambda: zuko.flows.RealNVP(2, transforms=8)),
-    "spline, 4 layers (zuko NSF: autoregressive)": (["model.coupling=spline", "+model.transform.num_layers=4"], lambda: zuko.flows.NSF(2, transforms=4)),
+    "spline, 4 layers (zuko NSF: autoregressive)": (
+        ["model.coupling=spline", "+model.transform.num_layers=4"],
+        lambda: zuko.flows.NSF(2, transforms=4),
+    ),
 }
 
 
@@ -44,8 +47,9 @@ def zuko_nll(make, dm: VectorDataModule, seconds: float) -> tuple[float, int]:
 
 
 def genlab_nll(overrides: list[str], data: str, root: Path, seconds: float) -> tuple[float, int]:
-    cfg = family_cfg("flow", root, data, *overrides, f"trainer.max_time=00:00:00:{int(seconds):02d}", "trainer.max_epochs=1000",
-                     "data.val_every_n_epochs=1000", "callbacks.sample_grid=null", "callbacks.progress_bar=null", "logger=none", "test=false")  # fmt: skip
+    cfg = family_cfg("flow", root, data, *overrides, f"trainer.max_time=00:00:00:{int(seconds):02d}",
+                     "trainer.max_epochs=1000", "data.val_every_n_epochs=1000", "callbacks.sample_grid=null",
+                     "callbacks.progress_bar=null", "logger=none", "test=false")  # fmt: skip
     metrics = train(cfg)
     dm = VectorDataModule(source=data)
     dm.setup()
@@ -72,10 +76,24 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 ours, our_steps = genlab_nll(overrides, data, Path(tmp), args.seconds)
             theirs, their_steps = zuko_nll(make, dm, args.seconds)
-            result["runs"].append({"data": data, "architecture": name, "entropy": floor, "genlab_nll": ours, "genlab_steps": our_steps, "zuko_nll": theirs, "zuko_steps": their_steps})
-            rows.append(f"| {data} | {name} | {floor:.3f} | {ours:.3f} (gap {ours - floor:.3f}) | {our_steps} | {theirs:.3f} (gap {theirs - floor:.3f}) | {their_steps} |")
+            result["runs"].append(
+                {
+                    "data": data,
+                    "architecture": name,
+                    "entropy": floor,
+                    "genlab_nll": ours,
+                    "genlab_steps": our_steps,
+                    "zuko_nll": theirs,
+                    "zuko_steps": their_steps,
+                }
+            )
+            rows.append(
+                f"| {data} | {name} | {floor:.3f} | {ours:.3f} (gap {ours - floor:.3f}) | {our_steps} "
+                f"| {theirs:.3f} (gap {theirs - floor:.3f}) | {their_steps} |"
+            )
     table = [
-        f"Command: `python benchmarks/peers_vectors.py` ({args.seconds:.0f} s of training per run, Adam lr 1e-3, batch 512, 1 thread,",
+        "Command: `python benchmarks/peers_vectors.py` "
+        f"({args.seconds:.0f} s of training per run, Adam lr 1e-3, batch 512, 1 thread,",
         "50k standardised training points, test NLL on 10k points in nats/dim of the raw data).",
         "",
         "| data | architecture | entropy floor | genlab NLL | genlab steps | zuko NLL | zuko steps |",

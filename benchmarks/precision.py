@@ -23,12 +23,18 @@ def main() -> None:
                 extra = [f"trainer.precision={precision}", f"trainer.max_epochs={args.epochs}", "test=false", "seed=0",
                          "callbacks.sample_grid=null", "callbacks.progress_bar=null", "logger=none"]  # fmt: skip
                 metrics = train(family_cfg(family, Path(tmp) / precision, "digits", *extra))
-                runs[precision] = {"steps_per_s": metrics["global_step"] / metrics["train_time_s"], "val/bpd": metrics.get("val/bpd")}
+                runs[precision] = {
+                    "steps_per_s": metrics["global_step"] / metrics["train_time_s"],
+                    "val/bpd": metrics.get("val/bpd"),
+                }
             result["families"][family] = runs
             speedup = runs["bf16-mixed"]["steps_per_s"] / runs["32-true"]["steps_per_s"]
             bpd = [runs[p]["val/bpd"] for p in ("32-true", "bf16-mixed")]
             shown = " | ".join(f"{b:.3f}" if b is not None else "n/a" for b in bpd)
-            rows.append(f"| {family} | {runs['32-true']['steps_per_s']:.1f} | {runs['bf16-mixed']['steps_per_s']:.1f} | {speedup:.2f} | {shown} |")
+            rows.append(
+                f"| {family} | {runs['32-true']['steps_per_s']:.1f} | {runs['bf16-mixed']['steps_per_s']:.1f} "
+                f"| {speedup:.2f} | {shown} |"
+            )
     table = [
         f"Digits, {args.epochs} epochs each, default model configs, seed 0 (steps/s include validation).",
         "",

@@ -22,7 +22,11 @@ from genlab.eval import datamodule_from_checkpoint, sample_quality_metrics
 from genlab.utils.checkpoint import load_model
 
 STUDY = Path(__file__).resolve().parents[1] / "_study"
-SAMPLERS = {"DDPM-1000": {"sampler": "ddpm"}, "DDIM-50": {"sampler": "ddim", "sampling_steps": 50}, "DDIM-20": {"sampler": "ddim", "sampling_steps": 20}}
+SAMPLERS = {
+    "DDPM-1000": {"sampler": "ddpm"},
+    "DDIM-50": {"sampler": "ddim", "sampling_steps": 50},
+    "DDIM-20": {"sampler": "ddim", "sampling_steps": 20},
+}
 
 
 def seconds(fn) -> float:
@@ -97,15 +101,23 @@ def main() -> None:
         shown = shown.relative_to(STUDY.parent) if shown.is_relative_to(STUDY.parent) else shown
         table += [
             "",
-            f"FID by sampler, one trained diffusion model ({shown}), {args.fid_samples} images each against the test split:",
+            f"FID by sampler, one trained diffusion model ({shown}), "
+            f"{args.fid_samples} images each against the test split:",
             "",
             "| sampler | FID | images/s |",
             "| --- | --- | --- |",
             *(f"| {k} | {v['fid']:.2f} | {v['images_per_s']:.1f} |" for k, v in fids.items()),
         ]
     else:
-        table += ["", f"No FID by sampler: {args.fid_ckpt} is absent (experiments/compare_families/run.sh digits trains it)."]
-    write("sampling", {"batch": n, "seconds": compare, "ratios": ratios, "images_per_s_batch64": per_family, "fid_by_sampler": fids}, table)
+        table += [
+            "",
+            f"No FID by sampler: {args.fid_ckpt} is absent (experiments/compare_families/run.sh digits trains it).",
+        ]
+    write(
+        "sampling",
+        {"batch": n, "seconds": compare, "ratios": ratios, "images_per_s_batch64": per_family, "fid_by_sampler": fids},
+        table,
+    )
 
 
 if __name__ == "__main__":

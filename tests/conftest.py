@@ -25,7 +25,12 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 
     def _make(*overrides: str, run: str = "run", config_name: str = "train") -> DictConfig:
         cfg = compose(
-            [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / run}", *(QUIET if config_name == "train" else []), *overrides],
+            [
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path / run}",
+                *(QUIET if config_name == "train" else []),
+                *overrides,
+            ],
             config_name=config_name,
         )
         with open_dict(cfg):

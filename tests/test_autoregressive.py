@@ -28,7 +28,10 @@ def test_logits_depend_only_on_earlier_subpixels(net, shape):
         seq[:, j] = (seq[:, j] + 5) % 17
         changed = model.logits(sequence_to_image(seq, model.data_shape))
         order = model.net.order
-        diff = [(base.flatten(2)[:, :, order[p]] - changed.flatten(2)[:, :, order[p]]).abs().max() for p in range(model.num_dims)]
+        diff = [
+            (base.flatten(2)[:, :, order[p]] - changed.flatten(2)[:, :, order[p]]).abs().max()
+            for p in range(model.num_dims)
+        ]
         # positions <= j never see token j (float64 summation-order noise is ~1e-17)...
         assert max(diff[: j + 1]) < 1e-12, (j, diff[: j + 1])
         # ...and later ones do: the model is not trivially blind.
@@ -74,6 +77,17 @@ def test_bad_options_are_named():
 
 @pytest.mark.parametrize("model", ["ar", "ar_pixelcnn"])
 def test_autoregressive_learns_digits(make_cfg, model):
-    metrics = train(make_cfg(f"model={model}", "model.d_model=32", "model.n_layers=2", "model.hidden=16", "model.kernel=3", "trainer.max_epochs=25", "test=false", "callbacks.sample_grid=null"))
+    metrics = train(
+        make_cfg(
+            f"model={model}",
+            "model.d_model=32",
+            "model.n_layers=2",
+            "model.hidden=16",
+            "model.kernel=3",
+            "trainer.max_epochs=25",
+            "test=false",
+            "callbacks.sample_grid=null",
+        )
+    )
     assert metrics["global_step"] >= 250
     assert metrics["val/bpd"] < 0.75 * uniform_bpd(17), metrics

@@ -30,7 +30,14 @@ def world(tmp_path_factory) -> dict[str, Path]:
     """A finished VAE run, a multirun-like dir, and bad files of every kind."""
     root = tmp_path_factory.mktemp("world")
     run = root / "finished_vae"
-    overrides = ["debug=limit_batches", "callbacks.progress_bar=null", "test=false", "model.hidden=8", f"paths.root_dir={root}", f"paths.output_dir={run}"]
+    overrides = [
+        "debug=limit_batches",
+        "callbacks.progress_bar=null",
+        "test=false",
+        "model.hidden=8",
+        f"paths.root_dir={root}",
+        f"paths.output_dir={run}",
+    ]
     train(compose(overrides))
     ckpt = run / "checkpoints" / "last.ckpt"
     files = {"root": root, "run": run, "ckpt": ckpt}
@@ -129,11 +136,14 @@ CATALOGUE = [
     ("train", ["model=diffusion", "model.schedule=banana"], "model.schedule='banana' is unknown"),
     ("train", ["model=diffusion", "model.prediction=x0"], "model.prediction='x0' is unknown"),
     ("train", ["model=diffusion", "model.sampler=euler"], "model.sampler='euler' is unknown"),
-    ("train", ["model=diffusion", "data=moons", "model.continuous_likelihood=exact"], "model.continuous_likelihood='exact' is unknown"),
+    ("train", ["model=diffusion", "data=moons", "model.continuous_likelihood=exact"],
+     "model.continuous_likelihood='exact' is unknown"),
     ("train", ["model=flow", "model.num_scales=0"], "model.num_scales=0 is invalid"),
     # genlab-train: data that is absent or malformed
-    ("train", ["data=mnist", "data.download=false", "paths.data_dir={empty_dir}"], "data.source=mnist: not found under"),
-    ("train", ["data=fashion_mnist", "paths.data_dir={corrupt_data}"], "data.source=fashion_mnist: the files under {corrupt_data} are there but unreadable"),
+    ("train", ["data=mnist", "data.download=false", "paths.data_dir={empty_dir}"],
+     "data.source=mnist: not found under"),
+    ("train", ["data=fashion_mnist", "paths.data_dir={corrupt_data}"],
+     "data.source=fashion_mnist: the files under {corrupt_data} are there but unreadable"),
     ("train", ["data=moons", "data.num_train=0"], "num_train"),
     ("train", ["data=vector_file", "data.path={root}/missing.csv"], "missing.csv'"),
     ("train", ["data=vector_file", "data.path={nan_csv}"], "nan.csv"),
@@ -145,14 +155,17 @@ CATALOGUE = [
     ("train", ["ckpt_path={truncated}"], "is not a readable checkpoint (corrupted or truncated"),
     ("train", ["ckpt_path={root}/missing.ckpt"], "missing.ckpt does not exist"),
     ("train", ["ckpt_path={run}"], "is a directory, not a checkpoint file; it holds checkpoints/"),
-    ("train", ["model=flow", "ckpt_path={ckpt}"], "holds a genlab.models.vae.VAE model, but the config asks for genlab.models.flow.Flow"),
+    ("train", ["model=flow", "ckpt_path={ckpt}"],
+     "holds a genlab.models.vae.VAE model, but the config asks for genlab.models.flow.Flow"),
     ("train", ["data=moons", "model.latent_dim=2", "ckpt_path={ckpt}"], "was trained on data shape [1, 8, 8]"),
     ("train", ["ckpt_path={foreign}"], "holds a os.system model, but the config asks for genlab.models.vae.VAE"),
     # genlab-train: places to write
     ("train", ["hydra.run.dir=/proc/genlab"], "hydra.run.dir=/proc/genlab cannot be created"),
     ("train", ["paths.root_dir=/proc/genlab"], "cannot be created"),
-    ("train", ["paths.output_dir={a_file}/run"], "paths.output_dir={a_file}/run cannot be created ({a_file} is not a writable folder)"),
-    ("train", ["hydra.run.dir={run}", "model=gan"], "holds a genlab.models.vae.VAE model, but the config asks for genlab.models.gan.GAN"),
+    ("train", ["paths.output_dir={a_file}/run"],
+     "paths.output_dir={a_file}/run cannot be created ({a_file} is not a writable folder)"),
+    ("train", ["hydra.run.dir={run}", "model=gan"],
+     "holds a genlab.models.vae.VAE model, but the config asks for genlab.models.gan.GAN"),
     # genlab-train: names Hydra does not know
     ("train", ["model=nope"], "Could not find 'model/nope'"),
     ("train", ["data=nope"], "Could not find 'data/nope'"),
@@ -196,13 +209,17 @@ def test_the_catalogue_is_large_and_covers_every_cli():
     assert {entry for entry, _, _ in CATALOGUE} == set(ENTRIES)
 
 
-@pytest.mark.parametrize("entry,args,expected", CATALOGUE, ids=[f"{e}:{' '.join(a) or '(none)'}" for e, a, _ in CATALOGUE])
+@pytest.mark.parametrize(
+    "entry,args,expected", CATALOGUE, ids=[f"{e}:{' '.join(a) or '(none)'}" for e, a, _ in CATALOGUE]
+)
 def test_bad_input(world, tmp_path, monkeypatch, entry, args, expected):
     monkeypatch.setenv("GENLAB_ROOT", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     before = digest(world["run"])
     args = [a.format(**world) for a in args]
-    code, stderr = cli(entry, [*args, "callbacks.progress_bar=null"] if entry == "train" and "Could not" not in expected else args)
+    code, stderr = cli(
+        entry, [*args, "callbacks.progress_bar=null"] if entry == "train" and "Could not" not in expected else args
+    )
     expected = expected.format(**world)
     assert code == 1, stderr[-2000:]
     assert "Traceback" not in stderr, stderr[-3000:]
@@ -222,10 +239,15 @@ def test_genlab_root_that_cannot_hold_runs_is_one_line(tmp_path, monkeypatch):
     code, stderr = cli("train", [])
     assert code == 1 and "Traceback" not in stderr
     (line,) = [line for line in stderr.splitlines() if "error" in line]
-    assert line.startswith("genlab-train: error: hydra.run.dir=/proc/genlab/logs/train/runs/") and "cannot be created (/proc is not a writable folder)" in line
+    assert (
+        line.startswith("genlab-train: error: hydra.run.dir=/proc/genlab/logs/train/runs/")
+        and "cannot be created (/proc is not a writable folder)" in line
+    )
 
 
-@pytest.mark.parametrize("entry,unused", [("eval", ["model:", "trainer:", "hparams_search:"]), ("sample", ["model:", "trainer:", "logger:"])])
+@pytest.mark.parametrize(
+    "entry,unused", [("eval", ["model:", "trainer:", "hparams_search:"]), ("sample", ["model:", "trainer:", "logger:"])]
+)
 def test_help_lists_only_what_the_cli_reads(entry, unused, capsys):
     code, _ = cli(entry, ["--help"])
     out = capsys.readouterr().out

@@ -31,7 +31,12 @@ def slurm_env(tmp_path_factory):
     subprocess.run([str(HERE / "stop_slurm.sh")], env=env, timeout=60)
 
 
-SMALL = ["debug=limit_batches", "callbacks.progress_bar=null", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
+SMALL = [
+    "debug=limit_batches",
+    "callbacks.progress_bar=null",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+]
 
 
 def sweep(env, root: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -64,12 +69,24 @@ def test_two_task_ddp_job_trains_with_world_size_two(slurm_env, tmp_path):
 
 
 def test_cancelling_one_job_leaves_the_others_finishing(slurm_env, tmp_path):
-    cmd = [str(BIN / "genlab-train"), "-m", "hydra/launcher=slurm", f"paths.root_dir={tmp_path}", *SMALL, "trainer.max_epochs=2,500,2", "trainer.limit_train_batches=2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=slurm_env, start_new_session=True)
+    cmd = [
+        str(BIN / "genlab-train"),
+        "-m",
+        "hydra/launcher=slurm",
+        f"paths.root_dir={tmp_path}",
+        *SMALL,
+        "trainer.max_epochs=2,500,2",
+        "trainer.limit_train_batches=2",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=slurm_env, start_new_session=True
+    )
     try:
         deadline, victim = time.time() + 120, None
         while victim is None and time.time() < deadline:  # array task 1 is the long job
-            queue = subprocess.run(["squeue", "-h", "-o", "%F_%K"], capture_output=True, text=True, env=slurm_env).stdout.split()
+            queue = subprocess.run(
+                ["squeue", "-h", "-o", "%F_%K"], capture_output=True, text=True, env=slurm_env
+            ).stdout.split()
             victim = next((j for j in queue if j.endswith("_1")), None)
             time.sleep(1)
         assert victim, "the sweep never reached the queue"
@@ -93,7 +110,9 @@ def test_preempted_job_requeues_itself_and_resumes(slurm_env, tmp_path):
     cmd = [str(BIN / "genlab-train"), "-m", "hydra/launcher=slurm", f"paths.root_dir={tmp_path}", *SMALL[1:],
            "model.hidden=8", "trainer.max_epochs=25", "test=false", "callbacks.sample_grid=null",
            "callbacks.periodic_checkpoint.every_n_train_steps=5"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=slurm_env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=slurm_env, start_new_session=True
+    )
     try:
         deadline, job_dir = time.time() + 180, None
         while time.time() < deadline:
@@ -103,7 +122,9 @@ def test_preempted_job_requeues_itself_and_resumes(slurm_env, tmp_path):
                 break
             time.sleep(0.5)
         assert job_dir, "the job never wrote a checkpoint"
-        (job,) = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=slurm_env).stdout.split()
+        (job,) = subprocess.run(
+            ["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=slurm_env
+        ).stdout.split()
         subprocess.run(["scancel", "--signal=USR2", job], check=True, env=slurm_env)
         output, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, output[-3000:]

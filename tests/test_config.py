@@ -32,9 +32,7 @@ def test_every_option_of_every_group_composes(group, tmp_path):
 CPU_TRAINERS = ["default", "cpu", "ddp_cpu"]
 
 
-@pytest.mark.parametrize(
-    "model,data,trainer", list(itertools.product(options("model"), options("data"), CPU_TRAINERS))
-)
+@pytest.mark.parametrize("model,data,trainer", list(itertools.product(options("model"), options("data"), CPU_TRAINERS)))
 def test_model_data_trainer_cross_product_resolves(model, data, trainer, tmp_path):
     cfg = compose([*base(tmp_path), f"model={model}", f"data={data}", f"trainer={trainer}"])
     resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)

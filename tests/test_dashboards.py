@@ -41,7 +41,16 @@ def two_runs(tmp_path_factory, monkeypatch_module):
     runs = []
     for i in range(2):
         out = root / f"job{i}"
-        cfg = compose([f"paths.root_dir={root}", f"paths.output_dir={out}", "logger=many", "debug=limit_batches", "callbacks.progress_bar=null", f"seed={i}"])
+        cfg = compose(
+            [
+                f"paths.root_dir={root}",
+                f"paths.output_dir={out}",
+                "logger=many",
+                "debug=limit_batches",
+                "callbacks.progress_bar=null",
+                f"seed={i}",
+            ]
+        )
         runs.append((out, train(cfg)))
     return root, runs
 
@@ -67,7 +76,9 @@ def test_tensorboard_has_scalars_images_and_config(two_runs):
 
     _, runs = two_runs
     for out, metrics in runs:
-        acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0, "scalars": 0, "tensors": 0}).Reload()
+        acc = EventAccumulator(
+            str(out / "tensorboard"), size_guidance={"images": 0, "scalars": 0, "tensors": 0}
+        ).Reload()
         tags = acc.Tags()
         assert {"train/loss", "val/bpd"} <= set(tags["scalars"])
         assert acc.Scalars("val/bpd")[-1].value == pytest.approx(metrics["val/bpd"], rel=1e-6)
@@ -120,7 +131,12 @@ def test_mlflow_store_has_one_run_per_job(two_runs):
 
 @pytest.mark.parametrize(
     "env,offline",
-    [({}, True), ({"WANDB_API_KEY": "x"}, False), ({"WANDB_MODE": "offline", "WANDB_API_KEY": "x"}, True), ({"WANDB_MODE": "online"}, False)],
+    [
+        ({}, True),
+        ({"WANDB_API_KEY": "x"}, False),
+        ({"WANDB_MODE": "offline", "WANDB_API_KEY": "x"}, True),
+        ({"WANDB_MODE": "online"}, False),
+    ],
 )
 def test_wandb_goes_offline_without_a_key_and_respects_wandb_mode(monkeypatch, tmp_path, env, offline):
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -143,8 +159,9 @@ def test_a_resumed_run_continues_its_dashboard_runs(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     out = tmp_path / "run"
     for epochs in (1, 2):
-        train(compose([f"paths.root_dir={tmp_path}", f"paths.output_dir={out}", "logger=many", "debug=limit_batches", f"trainer.max_epochs={epochs}",
-                       "callbacks.progress_bar=null", "callbacks.sample_grid=null", "test=false"]))  # fmt: skip
+        train(compose([f"paths.root_dir={tmp_path}", f"paths.output_dir={out}", "logger=many", "debug=limit_batches",
+                       f"trainer.max_epochs={epochs}", "callbacks.progress_bar=null", "callbacks.sample_grid=null",
+                       "test=false"]))  # fmt: skip
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/logs/mlflow.db")
     (experiment,) = [e for e in client.search_experiments() if e.name == "genlab-train"]
     (run,) = client.search_runs([experiment.experiment_id])

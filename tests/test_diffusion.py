@@ -49,7 +49,9 @@ def test_ddim_with_eta_zero_is_deterministic_given_the_noise():
 @pytest.mark.parametrize("shape,levels", [((1, 8, 8), 17), ((1, 28, 28), 256), ((3, 32, 32), 256)])
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_samples_have_the_data_shape_and_range(shape, levels, sampler):
-    model = Diffusion(list(shape), levels, base_channels=8, num_timesteps=10, sampler=sampler, sampling_steps=4, prediction="v")
+    model = Diffusion(
+        list(shape), levels, base_channels=8, num_timesteps=10, sampler=sampler, sampling_steps=4, prediction="v"
+    )
     samples = model.sample(2)
     assert samples.shape == (2, *shape) and 0 <= samples.min() and samples.max() <= 1
 
@@ -70,7 +72,16 @@ def test_ema_differs_after_training_and_is_what_samples(make_cfg):
     from genlab.train import train
     from genlab.utils.checkpoint import load_model
 
-    cfg = make_cfg("model=diffusion", "model.base_channels=8", "model.num_timesteps=50", "model.sampling_steps=5", "model.ema_decay=0.9", "trainer.max_epochs=2", "test=false", "callbacks.sample_grid=null")
+    cfg = make_cfg(
+        "model=diffusion",
+        "model.base_channels=8",
+        "model.num_timesteps=50",
+        "model.sampling_steps=5",
+        "model.ema_decay=0.9",
+        "trainer.max_epochs=2",
+        "test=false",
+        "callbacks.sample_grid=null",
+    )
     metrics = train(cfg)
     assert "val/bpd" in metrics and metrics["val/bpd"] > 0
     model, _ = load_model(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")

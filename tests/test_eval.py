@@ -88,7 +88,18 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ckpts")
     paths = {}
     for family, extra in TINY.items():
-        cfg = compose([f"paths.root_dir={root}", f"paths.output_dir={root / family}", f"model={family}", "debug=limit_batches", "test=false", "callbacks.progress_bar=null", "callbacks.sample_grid=null", *extra])
+        cfg = compose(
+            [
+                f"paths.root_dir={root}",
+                f"paths.output_dir={root / family}",
+                f"model={family}",
+                "debug=limit_batches",
+                "test=false",
+                "callbacks.progress_bar=null",
+                "callbacks.sample_grid=null",
+                *extra,
+            ]
+        )
         train(cfg)
         paths[family] = root / family / "checkpoints" / "last.ckpt"
     return paths
@@ -96,10 +107,26 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("family", list(TINY))
 def test_genlab_eval_writes_every_metric_for_every_family(make_cfg, checkpoints, family, digits):
-    cfg = make_cfg(f"ckpt_path={checkpoints[family]}", "num_samples=60", "sample_batch_size=25", "limit_batches=1", f"paths.data_dir={digits.data_dir}", config_name="eval")
+    cfg = make_cfg(
+        f"ckpt_path={checkpoints[family]}",
+        "num_samples=60",
+        "sample_batch_size=25",
+        "limit_batches=1",
+        f"paths.data_dir={digits.data_dir}",
+        config_name="eval",
+    )
     metrics = evaluate(cfg)
     on_disk = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-    keys = ["test/fid", "test/kid", "test/precision", "test/recall", "test/sampling_images_per_s", "test/classifier_accuracy", "reference/real_fid", "reference/noise_fid"]
+    keys = [
+        "test/fid",
+        "test/kid",
+        "test/precision",
+        "test/recall",
+        "test/sampling_images_per_s",
+        "test/classifier_accuracy",
+        "reference/real_fid",
+        "reference/noise_fid",
+    ]
     for key in keys:
         assert key in on_disk and on_disk[key] == pytest.approx(metrics[key]), key
     assert ("test/bpd" in on_disk) == (family != "gan")
@@ -108,7 +135,9 @@ def test_genlab_eval_writes_every_metric_for_every_family(make_cfg, checkpoints,
 
 
 def test_genlab_sample_grid_matches_num_samples(make_cfg, checkpoints):
-    cfg = make_cfg(f"ckpt_path={checkpoints['diffusion']}", "num_samples=10", "+sampler.sampling_steps=2", config_name="sample")
+    cfg = make_cfg(
+        f"ckpt_path={checkpoints['diffusion']}", "num_samples=10", "+sampler.sampling_steps=2", config_name="sample"
+    )
     result = generate(cfg)
     width, height = Image.open(result["grid"]).size
     tile = 32 + 1  # 8x8 digits shown at 32x32, 1 px padding
@@ -119,14 +148,19 @@ def test_genlab_sample_grid_matches_num_samples(make_cfg, checkpoints):
 
 
 def test_sampler_settings_are_checked(make_cfg, checkpoints):
-    with pytest.raises(ConfigError, match="sampler.steps is not a setting of Diffusion; valid: sampler, sampling_steps, eta, vlb_timesteps"):
+    with pytest.raises(
+        ConfigError,
+        match="sampler.steps is not a setting of Diffusion; valid: sampler, sampling_steps, eta, vlb_timesteps",
+    ):
         generate(make_cfg(f"ckpt_path={checkpoints['diffusion']}", "+sampler.steps=2", config_name="sample"))
     with pytest.raises(ConfigError, match="sampler.sampler='euler' is unknown; valid: ddpm, ddim"):
         generate(make_cfg(f"ckpt_path={checkpoints['diffusion']}", "+sampler.sampler=euler", config_name="sample"))
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
 def test_fashion_mnist_classifier_reaches_88_percent(tmp_path):
     dm = ImageDataModule(source="fashion_mnist", data_dir=str(tmp_path), download=False)
     dm.prepare_data()

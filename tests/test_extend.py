@@ -25,7 +25,7 @@ EVAL = ["num_samples=60", "sample_batch_size=30", "limit_batches=1"]
 PACKAGE = {
     "byo_pkg/__init__.py": "",
     # A per-pixel categorical: the simplest likelihood model (GenerativeModel contract).
-    "byo_pkg/histogram.py": '''
+    "byo_pkg/histogram.py": """
         import torch
         from torch import nn
 
@@ -48,9 +48,9 @@ PACKAGE = {
             def sample(self, num_samples):
                 ids = torch.distributions.Categorical(logits=self.logits).sample((num_samples,))
                 return (ids.float() / (self.levels - 1)).view(num_samples, *self.data_shape)
-    ''',
+    """,
     # A plain LightningModule: no genlab base class, no sample().
-    "byo_pkg/plain.py": '''
+    "byo_pkg/plain.py": """
         import pytorch_lightning as pl
         import torch
         from torch import nn
@@ -79,9 +79,9 @@ PACKAGE = {
 
             def configure_optimizers(self):
                 return torch.optim.Adam(self.parameters(), lr=1e-3)
-    ''',
+    """,
     # A plain LightningDataModule giving images in [0, 1] without labels.
-    "byo_pkg/data.py": '''
+    "byo_pkg/data.py": """
         import pytorch_lightning as pl
         import torch
         from sklearn.datasets import load_digits
@@ -106,7 +106,7 @@ PACKAGE = {
 
             def test_dataloader(self):
                 return DataLoader(self.test, batch_size=200)
-    ''',
+    """,
     "conf/model/histogram.yaml": """
         _target_: byo_pkg.histogram.PixelHistogram
         data_shape: ${data.shape}
@@ -201,7 +201,14 @@ def test_an_untrustworthy_feature_net_is_said_so(make_cfg, tmp_path):
     np.savez(tmp_path / "noisy.npz", images=images, labels=labels)
     cfg = make_cfg("data=image_array", f"data.path={tmp_path / 'noisy.npz'}", *TINY_VAE)
     train(cfg)
-    out = evaluate(make_cfg(f"ckpt_path={Path(cfg.paths.output_dir) / 'checkpoints' / 'last.ckpt'}", *EVAL, run="eval", config_name="eval"))
+    out = evaluate(
+        make_cfg(
+            f"ckpt_path={Path(cfg.paths.output_dir) / 'checkpoints' / 'last.ckpt'}",
+            *EVAL,
+            run="eval",
+            config_name="eval",
+        )
+    )
     assert out["feature"] == "classifier" and out["feature_trusted"] is False
     assert "at chance" in out["feature_warning"]
 
@@ -210,7 +217,10 @@ def test_an_untrustworthy_feature_net_is_said_so(make_cfg, tmp_path):
     ("files", "message"),
     [
         ({}, "data.path=.* holds 0 .* images, need at least 10"),
-        ({"a.png": (8, 8), **{f"{i}.png": (8, 9) for i in range(10)}}, "holds a.png of 8x8 pixels, but 0.png is 9x8: resize them to one size"),
+        (
+            {"a.png": (8, 8), **{f"{i}.png": (8, 9) for i in range(10)}},
+            "holds a.png of 8x8 pixels, but 0.png is 9x8: resize them to one size",
+        ),
         ({"x/a.png": (8, 8), "b.png": (8, 8)}, "mixes images \\(b.png\\) with class sub-folders \\(x/\\)"),
     ],
 )
@@ -251,12 +261,26 @@ def test_eval_reads_the_data_where_it_was_trained_unless_told(make_cfg, png_fold
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert checkpoint["datamodule_hyper_parameters"]["data_dir"] == str(tmp_path / "trained_here")
-    eval_cfg = make_cfg(f"ckpt_path={ckpt}", "data_dir=" + str(tmp_path / "elsewhere"), *EVAL, "sample_quality=false", run="eval", config_name="eval")
+    eval_cfg = make_cfg(
+        f"ckpt_path={ckpt}",
+        "data_dir=" + str(tmp_path / "elsewhere"),
+        *EVAL,
+        "sample_quality=false",
+        run="eval",
+        config_name="eval",
+    )
     assert "test/bpd" in evaluate(eval_cfg)  # digits ships with scikit-learn: any data_dir is accepted
 
 
 def test_a_custom_generative_model_trains_resumes_and_evaluates(make_cfg, user_dir):
-    common = [with_user_conf(user_dir), "model=histogram", "callbacks.sample_grid.every_n_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+    common = [
+        with_user_conf(user_dir),
+        "model=histogram",
+        "callbacks.sample_grid.every_n_epochs=1",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+    ]
     first = train(make_cfg(*common, "trainer.max_epochs=1"))
     assert first["status"] == "ok" and first["family"] == "PixelHistogram"
     resumed = train(make_cfg(*common, "trainer.max_epochs=2"))  # same run dir: continues from last.ckpt
@@ -267,25 +291,45 @@ def test_a_custom_generative_model_trains_resumes_and_evaluates(make_cfg, user_d
 
 
 def test_a_plain_lightning_module_trains_resumes_and_is_refused_by_eval(make_cfg, user_dir, caplog):
-    common = [with_user_conf(user_dir), "model=plain", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+    common = [
+        with_user_conf(user_dir),
+        "model=plain",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+    ]
     with caplog.at_level("INFO", logger="genlab"):
         first = train(make_cfg(*common, "trainer.max_epochs=1"))
-    assert first["status"] == "ok" and "sample grid skipped: PlainAutoencoder has no sample(num_samples) method" in caplog.text
+    assert (
+        first["status"] == "ok"
+        and "sample grid skipped: PlainAutoencoder has no sample(num_samples) method" in caplog.text
+    )
     resumed = train(make_cfg(*common, "trainer.max_epochs=2"))
     assert resumed["global_step"] == 6
     ckpt = Path(make_cfg().paths.output_dir) / "checkpoints" / "last.ckpt"
-    with pytest.raises(CheckpointError, match="PlainAutoencoder is not a genlab GenerativeModel \\(a plain LightningModule\\)"):
+    with pytest.raises(
+        CheckpointError, match="PlainAutoencoder is not a genlab GenerativeModel \\(a plain LightningModule\\)"
+    ):
         evaluate(make_cfg(f"ckpt_path={ckpt}", "trusted_packages=[byo_pkg]", run="eval", config_name="eval"))
     assert json.loads((Path(make_cfg().paths.output_dir) / "metrics.json").read_text())["test/loss"] > 0
 
 
 def test_classes_that_cannot_be_imported_fail_in_one_line(make_cfg, user_dir, tmp_path):
-    with pytest.raises(ConfigError, match="data._target_=byo_pkg.gone.Data cannot be imported .*; is its package installed or on PYTHONPATH"):
+    with pytest.raises(
+        ConfigError,
+        match="data._target_=byo_pkg.gone.Data cannot be imported .*; is its package installed or on PYTHONPATH",
+    ):
         train(make_cfg(with_user_conf(user_dir), "data=digits_only", "data._target_=byo_pkg.gone.Data", *TINY_VAE))
     cfg = make_cfg(with_user_conf(user_dir), "data=digits_only", *TINY_VAE, "trainer.max_epochs=1")
     train(cfg)
-    checkpoint = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    checkpoint = torch.load(
+        Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True
+    )
     checkpoint["genlab"]["datamodule"] = "byo_pkg.gone.Data"
     torch.save(checkpoint, tmp_path / "moved.ckpt")
     with pytest.raises(CheckpointError, match="its DataModule byo_pkg.gone.Data cannot be imported"):
-        evaluate(make_cfg(f"ckpt_path={tmp_path / 'moved.ckpt'}", "trusted_packages=[byo_pkg]", run="eval", config_name="eval"))
+        evaluate(
+            make_cfg(
+                f"ckpt_path={tmp_path / 'moved.ckpt'}", "trusted_packages=[byo_pkg]", run="eval", config_name="eval"
+            )
+        )

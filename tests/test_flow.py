@@ -45,7 +45,9 @@ def test_decode_inverts_encode_in_float64():
 def test_logdet_matches_brute_force_jacobian():
     torch.manual_seed(0)
     shape, levels = (1, 4, 4), 17
-    flow = initialised(Flow(list(shape), levels, num_scales=2, hidden=8, steps_per_scale=2), shape, levels, torch.float64)
+    flow = initialised(
+        Flow(list(shape), levels, num_scales=2, hidden=8, steps_per_scale=2), shape, levels, torch.float64
+    )
     y = flow.dequantize(torch.randint(0, levels, (1, *shape)).double() / (levels - 1))
     _, logdet = flow.encode(y)
     jac = torch.autograd.functional.jacobian(lambda v: flow.encode(v.view(1, *shape))[0][0], y.flatten())
@@ -53,7 +55,9 @@ def test_logdet_matches_brute_force_jacobian():
 
 
 def test_unsqueezable_shapes_are_refused_at_construction():
-    with pytest.raises(ConfigError, match=r"model.num_scales=3 cannot squeeze data shape \[1, 28, 28\]: valid for this shape: 1..2"):
+    with pytest.raises(
+        ConfigError, match=r"model.num_scales=3 cannot squeeze data shape \[1, 28, 28\]: valid for this shape: 1..2"
+    ):
         Flow([1, 28, 28], 256, num_scales=3)
     with pytest.raises(ConfigError, match="cannot be squeezed"):
         Flow([1, 7, 7], 256)
@@ -69,7 +73,16 @@ def test_temperature_scales_the_latent():
 
 def test_flow_learns_digits(make_cfg):
     """A few hundred CPU steps take bits/dim at least 25% below the uniform baseline."""
-    metrics = train(make_cfg("model=flow", "model.hidden=16", "model.steps_per_scale=2", "trainer.max_epochs=25", "test=false", "callbacks.sample_grid=null"))
+    metrics = train(
+        make_cfg(
+            "model=flow",
+            "model.hidden=16",
+            "model.steps_per_scale=2",
+            "trainer.max_epochs=25",
+            "test=false",
+            "callbacks.sample_grid=null",
+        )
+    )
     assert metrics["global_step"] >= 250
     assert metrics["val/bpd"] < 0.75 * uniform_bpd(17), metrics
 

@@ -13,7 +13,17 @@ from genlab.utils.errors import ConfigError, DivergenceError
 
 @pytest.mark.parametrize("loss", ["non_saturating", "hinge", "wgan_gp"])
 def test_one_training_step_changes_both_networks(make_cfg, loss):
-    cfg = make_cfg("model=gan", f"model.loss={loss}", "model.hidden=16", "model.r1_weight=1.0", "trainer.max_steps=2", "trainer.max_epochs=1", "test=false", "callbacks.sample_grid=null", "trainer.limit_val_batches=1")
+    cfg = make_cfg(
+        "model=gan",
+        f"model.loss={loss}",
+        "model.hidden=16",
+        "model.r1_weight=1.0",
+        "trainer.max_steps=2",
+        "trainer.max_epochs=1",
+        "test=false",
+        "callbacks.sample_grid=null",
+        "trainer.limit_val_batches=1",
+    )
     torch.manual_seed(0)
     initial = GAN([1, 8, 8], 17, hidden=16, loss=loss)
     metrics = train(cfg)
@@ -26,7 +36,14 @@ def test_one_training_step_changes_both_networks(make_cfg, loss):
 
 
 def test_ema_differs_from_raw_and_is_what_samples(make_cfg):
-    cfg = make_cfg("model=gan", "model.hidden=16", "model.ema_decay=0.9", "trainer.max_epochs=2", "test=false", "callbacks.sample_grid=null")
+    cfg = make_cfg(
+        "model=gan",
+        "model.hidden=16",
+        "model.ema_decay=0.9",
+        "trainer.max_epochs=2",
+        "test=false",
+        "callbacks.sample_grid=null",
+    )
     train(cfg)
     model, _ = load_model(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     raw = torch.cat([p.flatten() for p in model.generator.parameters()])

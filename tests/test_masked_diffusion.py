@@ -32,7 +32,14 @@ def test_a_uniform_denoiser_costs_exactly_log2_vocab_bits_per_character(schedule
     characters costs log(vocab) per character in expectation, for any schedule and T."""
     torch.manual_seed(0)
     vocab = 27
-    model = MaskedDiffusion([32], vocab, num_timesteps=20, schedule=schedule, vlb_timesteps=None, net={"_target_": "test_masked_diffusion.Uniform"})
+    model = MaskedDiffusion(
+        [32],
+        vocab,
+        num_timesteps=20,
+        schedule=schedule,
+        vlb_timesteps=None,
+        net={"_target_": "test_masked_diffusion.Uniform"},
+    )
     x = torch.randint(0, vocab, (400, 32)).float() / (vocab - 1)
     bits = model.per_dim(model.nll(x)).mean().item()
     assert bits == pytest.approx(math.log2(vocab), rel=0.01)
@@ -43,7 +50,14 @@ def test_a_uniform_denoiser_costs_exactly_log2_vocab_bits_per_character(schedule
 def test_the_bound_decreases_with_training_and_sampling_fills_every_position():
     torch.manual_seed(0)
     vocab = 12
-    model = MaskedDiffusion([16], vocab, num_timesteps=50, vlb_timesteps=None, net={"d_model": 32, "n_layers": 1, "n_heads": 2}, ema_decay=0.0)
+    model = MaskedDiffusion(
+        [16],
+        vocab,
+        num_timesteps=50,
+        vlb_timesteps=None,
+        net={"d_model": 32, "n_layers": 1, "n_heads": 2},
+        ema_decay=0.0,
+    )
     pattern = torch.arange(16) % 5  # a periodic text: easy to learn
     x = (torch.stack([pattern.roll(int(r)) for r in torch.randint(0, 5, (64,))]).float()) / (vocab - 1)
     before = model.per_dim(model.nll(x)).mean().item()
@@ -63,10 +77,14 @@ def test_the_bound_decreases_with_training_and_sampling_fills_every_position():
 
 def test_model_diffusion_on_text_is_masked_diffusion_and_trains(make_cfg, tmp_path):
     if FORTUNES_DIR.is_dir():
-        assert compose(["model=diffusion", "data=fortunes"]).model._target_ == "genlab.models.masked_diffusion.MaskedDiffusion"
+        assert (
+            compose(["model=diffusion", "data=fortunes"]).model._target_
+            == "genlab.models.masked_diffusion.MaskedDiffusion"
+        )
     path = tmp_path / "corpus.txt"
     path.write_text(TEXT)
-    metrics = train(make_cfg("model=diffusion", "data=text_file", f"data.path={path}", "data.length=32", "data.epochs=2",
-                             "+model.net.d_model=32", "+model.net.n_layers=1", "model.sampling_steps=4"))  # fmt: skip
+    metrics = train(make_cfg("model=diffusion", "data=text_file", f"data.path={path}", "data.length=32",
+                             "data.epochs=2", "+model.net.d_model=32", "+model.net.n_layers=1",
+                             "model.sampling_steps=4"))  # fmt: skip
     assert math.isfinite(metrics["test/bpd"]) and metrics["test/bpd"] < 8
     assert list((tmp_path / "run" / "samples").glob("*.txt"))

@@ -35,5 +35,7 @@ def test_a_model_checks_its_option_through_parse():
     model = GAN([1, 8, 8], 17, hidden=8, loss="hinge")
     assert model.loss_name is GanLoss.HINGE and model.loss_name == "hinge"
     assert model.hparams.loss == "hinge" and type(model.hparams.loss) is str  # the checkpoint keeps the plain string
-    with pytest.raises(ConfigError, match=re.escape("model.loss='bogus' is unknown; valid: non_saturating, hinge, wgan_gp")):
+    with pytest.raises(
+        ConfigError, match=re.escape("model.loss='bogus' is unknown; valid: non_saturating, hinge, wgan_gp")
+    ):
         GAN([1, 8, 8], 17, hidden=8, loss="bogus")

@@ -37,7 +37,9 @@ def test_every_extend_snippet_runs(tmp_path):
         elif kind == "bash":
             commands.append(body)
     script = "\n".join(commands)
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert (tmp_path / "runs/histogram/metrics.json").is_file() and (tmp_path / "runs/pngs/metrics.json").is_file()
     import json

@@ -24,14 +24,18 @@ RUN = ["model=vae", "model.hidden=8", "trainer.max_epochs=4", "callbacks.periodi
 
 def state_of(run_dir: Path) -> dict[str, torch.Tensor]:
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    return {**checkpoint["state_dict"], **{f"opt{i}": s["state"] for i, s in enumerate(checkpoint["optimizer_states"])}}, checkpoint["global_step"]
+    return {
+        **checkpoint["state_dict"],
+        **{f"opt{i}": s["state"] for i, s in enumerate(checkpoint["optimizer_states"])},
+    }, checkpoint["global_step"]
 
 
 def test_run_killed_at_a_random_step_resumes_bit_identically(make_cfg, tmp_path):
     reference = train(make_cfg(*RUN, run="reference"))
     killed = tmp_path / "killed"
     proc = subprocess.Popen(
-        [str(BIN / "genlab-train"), *RUN, f"paths.root_dir={tmp_path}", f"hydra.run.dir={killed}", "callbacks.progress_bar=null"],
+        [str(BIN / "genlab-train"), *RUN, f"paths.root_dir={tmp_path}", f"hydra.run.dir={killed}",
+         "callbacks.progress_bar=null"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     kill_after = random.Random().randint(4, 30)  # of the 44 steps; checkpoints every 3
@@ -65,13 +69,19 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(CheckpointError, match=f"could not write checkpoint {path}: No space left on device; the previous checkpoint is kept"):
+    with pytest.raises(
+        CheckpointError,
+        match=f"could not write checkpoint {path}: No space left on device; the previous checkpoint is kept",
+    ):
         io.save_checkpoint({"step": 2}, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no partial file left
 
 
-@pytest.mark.parametrize("group", ["model", "data", "trainer", "logger", "callbacks", "debug", "experiment", "hparams_search", "hydra/launcher"])
+@pytest.mark.parametrize(
+    "group",
+    ["model", "data", "trainer", "logger", "callbacks", "debug", "experiment", "hparams_search", "hydra/launcher"],
+)
 def test_unknown_option_in_any_group_lists_the_choices(make_cfg, group):
     with pytest.raises(MissingConfigException, match=rf"Could not find '{group}/nope'"):
         make_cfg(f"{group}=nope")
@@ -82,7 +92,17 @@ def vae_checkpoint(tmp_path_factory) -> Path:
     from genlab.utils.config import compose
 
     root = tmp_path_factory.mktemp("vae")
-    train(compose([f"paths.root_dir={root}", f"paths.output_dir={root / 'run'}", "debug=limit_batches", "callbacks.progress_bar=null", "test=false"]))
+    train(
+        compose(
+            [
+                f"paths.root_dir={root}",
+                f"paths.output_dir={root / 'run'}",
+                "debug=limit_batches",
+                "callbacks.progress_bar=null",
+                "test=false",
+            ]
+        )
+    )
     return root / "run" / "checkpoints" / "last.ckpt"
 
 
@@ -98,7 +118,9 @@ def test_a_checkpoint_naming_a_foreign_class_imports_nothing(tmp_path, monkeypat
     checkpoint["genlab"]["family"] = "side_effect.Foo"
     crafted = tmp_path / "crafted.ckpt"
     torch.save(checkpoint, crafted)
-    with pytest.raises(CheckpointError, match=r"names 'side_effect.Foo' as its model class, which is not one of genlab's") as info:
+    with pytest.raises(
+        CheckpointError, match=r"names 'side_effect.Foo' as its model class, which is not one of genlab's"
+    ) as info:
         load_model(crafted)
     assert "\n" not in str(info.value) and not (tmp_path / "ran").exists()
     # Trusted by the user, it is imported, and still refused: it is not a GenerativeModel.
@@ -113,7 +135,10 @@ def test_a_really_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_pa
 
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (not root)")
     try:
         io, path = AtomicCheckpointIO(), disk / "last.ckpt"

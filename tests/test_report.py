@@ -42,22 +42,30 @@ def test_report_table_plots_and_html(sweep_dir, tmp_path):
     out = write_report(sweep_dir, tmp_path / "report")
     rows = list(csv.DictReader((out / "report.csv").open()))
     assert len(rows) == 6
-    assert {(r["model"], r["trainer.precision"], r["status"]) for r in rows} >= {("vae", "bf16-mixed", "ok"), ("gan", "16-true", "failed")}
+    assert {(r["model"], r["trainer.precision"], r["status"]) for r in rows} >= {
+        ("vae", "bf16-mixed", "ok"),
+        ("gan", "16-true", "failed"),
+    }
     assert all(r["test/bpd"] for r in rows if r["model"] == "vae" and r["status"] == "ok")
     assert all(not r["test/bpd"] for r in rows if r["model"] == "gan")
     for name in ("loss_curves.png", "bars.png", "mosaic.png"):
         assert Image.open(out / name).size[0] > 300
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and "src=\"http" not in page  # self-contained
+    assert page.count("data:image/png;base64,") == 3 and 'src="http' not in page  # self-contained
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_report_renders_in_headless_chromium(sweep_dir, tmp_path):
     out = write_report(sweep_dir, tmp_path / "report")
     shot = tmp_path / "shot.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600", (out / "report.html").as_uri()], capture_output=True, timeout=120)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    subprocess.run(
+        [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600", (out / "report.html").as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     image = Image.open(shot).convert("L")
     stat = ImageStat.Stat(image)
     assert stat.stddev[0] > 20  # not blank: text, plots and sample grids
@@ -67,8 +75,8 @@ def test_report_renders_in_headless_chromium(sweep_dir, tmp_path):
 @pytest.mark.slow  # ten jobs, ~70 s: run by `make test-full` and CI's slow pass
 def test_vector_multirun_and_its_report(tmp_path):
     """Five families x two 2-D sets in one multirun; genlab-report shows NLL, energy and scatters."""
-    cmd = [str(BIN / "genlab-train"), "-m", "debug=limit_batches", "callbacks.progress_bar=null", "++data.val_every_n_epochs=1",
-           "++data.num_train=2000", "++data.num_val=500", "++data.num_test=500",
+    cmd = [str(BIN / "genlab-train"), "-m", "debug=limit_batches", "callbacks.progress_bar=null",
+           "++data.val_every_n_epochs=1", "++data.num_train=2000", "++data.num_val=500", "++data.num_test=500",
            "model=vae,flow,ar,gan,diffusion", "data=moons,pinwheel", f"paths.root_dir={tmp_path}"]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -76,7 +84,9 @@ def test_vector_multirun_and_its_report(tmp_path):
     assert "10 succeeded, 0 failed" in (sweep / "summary.md").read_text()
     out = write_report(sweep, tmp_path / "report")
     rows = list(csv.DictReader((out / "report.csv").open()))
-    assert {(r["model"], r["data"]) for r in rows} == {(m, d) for m in ("vae", "flow", "ar", "gan", "diffusion") for d in ("moons", "pinwheel")}
+    assert {(r["model"], r["data"]) for r in rows} == {
+        (m, d) for m in ("vae", "flow", "ar", "gan", "diffusion") for d in ("moons", "pinwheel")
+    }
     assert all(math.isfinite(float(r["test/nll"])) for r in rows if r["model"] != "gan")
     assert all(not r["test/nll"] and not r.get("test/bpd") for r in rows if r["model"] == "gan")
     assert Image.open(out / "mosaic.png").size[0] > 300
@@ -88,7 +98,8 @@ def test_sequence_and_text_multirun_and_its_report(tmp_path):
     """AR and diffusion on sines and on words in one multirun; the report shows line plots, the
     PCA overlays and the text samples."""
     cmd = [str(BIN / "genlab-train"), "-m", "debug=limit_batches", "callbacks.progress_bar=null",
-           "model=ar,diffusion", "data=sines_small,words", "data.eval_batch_size=100", f"paths.root_dir={tmp_path}"]  # fmt: skip
+           "model=ar,diffusion", "data=sines_small,words", "data.eval_batch_size=100",
+           f"paths.root_dir={tmp_path}"]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()

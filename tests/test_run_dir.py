@@ -16,8 +16,8 @@ import torch
 from genlab.train import train
 
 BIN = Path(sys.executable).parent
-LONG_RUN = ["model=vae", "model.hidden=8", "trainer.max_epochs=1000", "callbacks.sample_grid=null", "test=false", "seed=3",
-            "callbacks.progress_bar=null", "torch_threads=1"]  # fmt: skip
+LONG_RUN = ["model=vae", "model.hidden=8", "trainer.max_epochs=1000", "callbacks.sample_grid=null", "test=false",
+            "seed=3", "callbacks.progress_bar=null", "torch_threads=1"]  # fmt: skip
 
 
 def csv_rows(run_dir: Path) -> list[dict[str, str]]:
@@ -35,15 +35,29 @@ def wait_for(condition, timeout: float = 120) -> None:
 def test_a_held_run_dir_refuses_a_second_run_and_sigterm_saves_and_fails(make_cfg, tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "GENLAB_ROOT": str(tmp_path)}
-    owner = subprocess.Popen([str(BIN / "genlab-train"), *LONG_RUN, f"hydra.run.dir={run_dir}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    owner = subprocess.Popen(
+        [str(BIN / "genlab-train"), *LONG_RUN, f"hydra.run.dir={run_dir}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         wait_for(lambda: (run_dir / "csv" / "metrics.csv").exists() and len(csv_rows(run_dir)) > 2)
         record = (run_dir / ".hydra" / "overrides.yaml").read_text()
         # A second run into the same dir: refused in one line naming the holder, nothing changed.
-        second = subprocess.run([str(BIN / "genlab-train"), "model=gan", f"hydra.run.dir={run_dir}"], capture_output=True, text=True, env=env, timeout=120)
+        second = subprocess.run(
+            [str(BIN / "genlab-train"), "model=gan", f"hydra.run.dir={run_dir}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert second.returncode == 1
         assert f"is in use by genlab-train (pid {owner.pid} on " in second.stderr
-        assert [line for line in second.stderr.splitlines() if "error" in line] == [line for line in second.stderr.splitlines() if line.startswith("genlab-train: error:")]
+        assert [line for line in second.stderr.splitlines() if "error" in line] == [
+            line for line in second.stderr.splitlines() if line.startswith("genlab-train: error:")
+        ]
         assert (run_dir / ".hydra" / "overrides.yaml").read_text() == record
         # SIGTERM: last.ckpt at the next batch end, status interrupted, a non-zero exit.
         owner.send_signal(signal.SIGTERM)
@@ -73,15 +87,21 @@ def test_a_resumed_run_continues_the_csv_history_of_the_killed_one(make_cfg, tmp
            "callbacks.sample_grid=null", "test=false", "seed=3", "trainer.log_every_n_steps=2"]  # fmt: skip
     train(make_cfg(*run, run="reference"))
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([str(BIN / "genlab-train"), *run, f"paths.root_dir={tmp_path}", f"hydra.run.dir={killed}", "callbacks.progress_bar=null"],
+    proc = subprocess.Popen([str(BIN / "genlab-train"), *run, f"paths.root_dir={tmp_path}", f"hydra.run.dir={killed}",
+                             "callbacks.progress_bar=null"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     ckpt = killed / "checkpoints" / "last.ckpt"
     try:
-        wait_for(lambda: ckpt.exists() and torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] >= 20, timeout=240)
+        wait_for(
+            lambda: ckpt.exists() and torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] >= 20,
+            timeout=240,
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] < 44, "the run finished before it could be killed"
+    assert torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] < 44, (
+        "the run finished before it could be killed"
+    )
     assert (killed / ".lock").exists()  # stale: nobody holds its flock any more
     train(make_cfg(*run, run="killed"))
     assert csv_rows(killed) == csv_rows(tmp_path / "reference")
@@ -90,7 +110,15 @@ def test_a_resumed_run_continues_the_csv_history_of_the_killed_one(make_cfg, tmp
 def test_stopped_by_max_steps_at_an_epoch_end_then_resumed_matches_an_unbroken_run(make_cfg):
     """digits has 11 steps an epoch: stop at 22, resume to 33. The diffusion model's EMA must
     come back exactly too (it is updated in optimizer_step, before any checkpoint is written)."""
-    common = ["model=diffusion", "model.base_channels=8", "model.num_timesteps=50", "callbacks.sample_grid=null", "test=false", "seed=5", "trainer.max_epochs=-1"]
+    common = [
+        "model=diffusion",
+        "model.base_channels=8",
+        "model.num_timesteps=50",
+        "callbacks.sample_grid=null",
+        "test=false",
+        "seed=5",
+        "trainer.max_epochs=-1",
+    ]
     unbroken = train(make_cfg(*common, "trainer.max_steps=33", run="unbroken"))
     first = train(make_cfg(*common, "trainer.max_steps=22", run="broken"))
     assert first["global_step"] == 22

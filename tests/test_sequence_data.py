@@ -65,7 +65,9 @@ def test_scaling_uses_the_train_split_per_channel(tmp_path, scaling):
     if scaling == "minmax":
         assert torch.allclose(train.amin((0, 1)), torch.zeros(2)) and torch.allclose(train.amax((0, 1)), torch.ones(2))
     else:
-        assert torch.allclose(train.mean((0, 1)), torch.zeros(2), atol=1e-5) and torch.allclose(train.std((0, 1), unbiased=False), torch.ones(2), atol=1e-4)
+        assert torch.allclose(train.mean((0, 1)), torch.zeros(2), atol=1e-5) and torch.allclose(
+            train.std((0, 1), unbiased=False), torch.ones(2), atol=1e-4
+        )
     with pytest.raises(ConfigError, match="data.scaling='zscore' is unknown; valid: minmax, standard, none"):
         SequenceDataModule(source="file", path=str(path), scaling="zscore")
 
@@ -81,7 +83,12 @@ def test_a_csv_of_steps_reads_into_sequences(tmp_path):
 
 def bad_files(tmp_path):
     ragged = tmp_path / "ragged.csv"
-    ragged.write_text("id,a\n" + "".join(f"x,{t}\n" for t in range(5)) + "".join(f"y,{t}\n" for t in range(4)) + "z,1\nz,2\nz,3\nz,4\nz,5\n")
+    ragged.write_text(
+        "id,a\n"
+        + "".join(f"x,{t}\n" for t in range(5))
+        + "".join(f"y,{t}\n" for t in range(4))
+        + "z,1\nz,2\nz,3\nz,4\nz,5\n"
+    )
     text = tmp_path / "text.csv"
     text.write_text("id,a\nx,1\nx,oops\n")
     nan = tmp_path / "nan.npy"
@@ -94,7 +101,11 @@ def bad_files(tmp_path):
     txt.write_text("1 2 3")
     return [
         (tmp_path / "missing.npy", DataUnavailableError, "missing.npy': no such file"),
-        (ragged, ConfigError, "has sequences of different lengths (id 'y': 4 steps, id 'x': 5); crop or pad them to one length"),
+        (
+            ragged,
+            ConfigError,
+            "has sequences of different lengths (id 'y': 4 steps, id 'x': 5); crop or pad them to one length",
+        ),
         (text, ConfigError, "row 3, column 'a': 'oops' is not a number"),
         (nan, ConfigError, "holds a non-finite value at sequence 3, step 2, channel 1"),
         (flat, ConfigError, "has shape (12,), expected (N, T, C) or (N, T)"),
@@ -113,7 +124,14 @@ def test_bad_sequence_files_are_one_line(tmp_path, case):
 def test_a_sequence_file_config_reads_its_shape_from_the_file(tmp_path):
     path = tmp_path / "seqs.npy"
     np.save(path, np.random.default_rng(0).random((30, 12)))
-    cfg = compose(["data=sequence_file", f"data.path={path}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}"])
+    cfg = compose(
+        [
+            "data=sequence_file",
+            f"data.path={path}",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'run'}",
+        ]
+    )
     assert list(cfg.data.shape) == [12, 1]
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
     dm.setup()
@@ -122,7 +140,11 @@ def test_a_sequence_file_config_reads_its_shape_from_the_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("config", "shape", "sizes"),
-    [("italy_power", (24, 1), (790, 87, 219)), ("japanese_vowels", (29, 12), (461, 51, 128)), ("basic_motions", (100, 6), (58, 6, 16))],
+    [
+        ("italy_power", (24, 1), (790, 87, 219)),
+        ("japanese_vowels", (29, 12), (461, 51, 128)),
+        ("basic_motions", (100, 6), (58, 6, 16)),
+    ],
 )
 def test_ucr_uea_archives_load_offline_pooled_and_split(tmp_path, config, shape, sizes):
     cfg = compose([f"data={config}", f"paths.root_dir={tmp_path}"])
@@ -162,7 +184,10 @@ def test_long_series_windows_come_from_contiguous_blocks(tmp_path):
         ({"source": "ucr", "name": "Nope"}, "data.name='Nope' is not a UCR/UEA archive shipped with sktime; valid: "),
         ({"source": "ucr"}, "data.name is required with data.source=ucr"),
         ({"source": "ucr", "name": "GunPoint", "ragged": "trim"}, "data.ragged='trim' is unknown; valid: pad, crop"),
-        ({"source": "series", "name": "moon"}, "data.name='moon' is not a bundled long series; valid: sunspots, co2, nile, elnino"),
+        (
+            {"source": "series", "name": "moon"},
+            "data.name='moon' is not a bundled long series; valid: sunspots, co2, nile, elnino",
+        ),
     ],
 )
 def test_bad_archive_and_series_names_are_one_line(kwargs, message):
@@ -172,7 +197,9 @@ def test_bad_archive_and_series_names_are_one_line(kwargs, message):
 
 
 def test_a_window_longer_than_a_split_block_is_one_line():
-    with pytest.raises(ConfigError, match=r"data.length=40: the val block of this series has \d+ steps, fewer than one window") as info:
+    with pytest.raises(
+        ConfigError, match=r"data.length=40: the val block of this series has \d+ steps, fewer than one window"
+    ) as info:
         SequenceDataModule(source="series", name="nile", length=40)
     assert "\n" not in str(info.value)
 
@@ -181,8 +208,14 @@ def test_a_window_longer_than_a_split_block_is_one_line():
     ("kwargs", "message"),
     [
         ({"source": "sines", "stride": 5}, "data.stride=5 applies only to data.source=series, not sines"),
-        ({"source": "series", "name": "nile", "ragged": "crop"}, "data.ragged='crop' applies only to data.source=ucr, not series"),
-        ({"source": "sines", "name": "GunPoint"}, "data.name='GunPoint' applies only to data.source=ucr or series, not sines"),
+        (
+            {"source": "series", "name": "nile", "ragged": "crop"},
+            "data.ragged='crop' applies only to data.source=ucr, not series",
+        ),
+        (
+            {"source": "sines", "name": "GunPoint"},
+            "data.name='GunPoint' applies only to data.source=ucr or series, not sines",
+        ),
     ],
 )
 def test_settings_a_source_would_ignore_are_refused(kwargs, message):

@@ -45,7 +45,9 @@ def test_ar_net_position_sees_only_earlier_positions(name):
 @pytest.mark.parametrize("net", ["gru", "transformer"])
 def test_cached_and_uncached_sampling_agree(net):
     torch.manual_seed(0)
-    model = Autoregressive([5, 2], None, net=net, hidden=16, d_model=16, n_layers=2, n_heads=2, components=3, modality="sequence").eval()
+    model = Autoregressive(
+        [5, 2], None, net=net, hidden=16, d_model=16, n_layers=2, n_heads=2, components=3, modality="sequence"
+    ).eval()
     torch.manual_seed(1)
     cached = model.sample(8, use_kv_cache=True)
     torch.manual_seed(1)
@@ -57,7 +59,10 @@ def test_cached_and_uncached_sampling_agree(net):
 @pytest.mark.parametrize("core", ["transformer", "gru"])
 def test_the_stepwise_nets_steps_give_the_teacher_forced_parameters(core):
     torch.manual_seed(0)
-    build = {"transformer": lambda: sequence_transformer((4, 3), 5, 16, 2, 2), "gru": lambda: sequence_recurrent((4, 3), 5, 16, 2)}
+    build = {
+        "transformer": lambda: sequence_transformer((4, 3), 5, 16, 2, 2),
+        "gru": lambda: sequence_recurrent((4, 3), 5, 16, 2),
+    }
     net = build[core]().double()
     x = torch.randn(3, 4, 3, dtype=torch.float64)
     full = net(x).flatten(2)
@@ -68,14 +73,18 @@ def test_the_stepwise_nets_steps_give_the_teacher_forced_parameters(core):
 
 
 def test_the_transformer_also_models_vectors_one_coordinate_per_step():
-    model = Autoregressive([3], None, net="transformer", d_model=16, n_layers=1, n_heads=2, components=2, modality="vector")
+    model = Autoregressive(
+        [3], None, net="transformer", d_model=16, n_layers=1, n_heads=2, components=2, modality="vector"
+    )
     x = torch.randn(5, 3)
     assert torch.isfinite(model.nll(x)).all() and model.sample(4).shape == (4, 3)
 
 
 def test_forecasting_keeps_the_prefix_and_continues_it():
     torch.manual_seed(0)
-    model = Autoregressive([6, 2], None, net="transformer", d_model=16, n_layers=1, n_heads=2, components=3, modality="sequence").eval()
+    model = Autoregressive(
+        [6, 2], None, net="transformer", d_model=16, n_layers=1, n_heads=2, components=3, modality="sequence"
+    ).eval()
     prefix = torch.rand(4, 2, 2)
     for cached in (True, False):
         out = model.forecast(prefix, use_kv_cache=cached)
@@ -111,14 +120,16 @@ def per_step_gaussian_nll(train_data: torch.Tensor, test_data: torch.Tensor) -> 
 @pytest.fixture(scope="module")
 def sines_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("sines")
-    cfg = compose([f"paths.root_dir={root}", f"paths.output_dir={root / 'run'}", "model=ar_rnn", "data=sines_small", "callbacks.progress_bar=null",
-                   "trainer.enable_model_summary=false", "data.epochs=10"])  # fmt: skip
+    cfg = compose([f"paths.root_dir={root}", f"paths.output_dir={root / 'run'}", "model=ar_rnn", "data=sines_small",
+                   "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.epochs=10"])  # fmt: skip
     return root, train(cfg)
 
 
 def test_the_recurrent_ar_learns_sines_far_below_a_per_step_gaussian(sines_run):
     root, metrics = sines_run
-    dm = hydra.utils.instantiate(compose(["data=sines_small", f"paths.root_dir={root}", f"paths.output_dir={root}"]).data, _convert_="all")
+    dm = hydra.utils.instantiate(
+        compose(["data=sines_small", f"paths.root_dir={root}", f"paths.output_dir={root}"]).data, _convert_="all"
+    )
     dm.setup()
     baseline = per_step_gaussian_nll(dm.splits["train"].data, dm.splits["test"].data)
     assert math.isfinite(metrics["test/nll"])
@@ -132,7 +143,9 @@ def test_sample_and_eval_on_a_sequence_checkpoint(make_cfg, sines_run):
     result = generate(make_cfg(f"ckpt_path={ckpt}", "num_samples=12", config_name="sample"))
     samples = np.load(result["npz"])["samples"]
     assert samples.shape == (12, 10, 1) and np.isfinite(samples).all()
-    forecast = generate(make_cfg(f"ckpt_path={ckpt}", "num_samples=5", "prefix_steps=4", run="forecast", config_name="sample"))
+    forecast = generate(
+        make_cfg(f"ckpt_path={ckpt}", "num_samples=5", "prefix_steps=4", run="forecast", config_name="sample")
+    )
     continued = np.load(forecast["npz"])["samples"]
     dm = hydra.utils.instantiate(compose(["data=sines_small", f"paths.root_dir={root}"]).data, _convert_="all")
     dm.setup()
@@ -149,7 +162,13 @@ FAMILY_OVERRIDES = {  # tiny nets: the fast tier checks that every family trains
     "vae": ["model.hidden=16"],
     "gan": ["model.hidden=16"],
     "flow": ["+model.transform.num_layers=2", "+model.transform.hidden=32"],
-    "diffusion": ["+model.net.d_model=16", "+model.net.n_layers=1", "+model.net.n_heads=2", "model.ode_steps=4", "model.sampling_steps=5"],
+    "diffusion": [
+        "+model.net.d_model=16",
+        "+model.net.n_layers=1",
+        "+model.net.n_heads=2",
+        "model.ode_steps=4",
+        "model.sampling_steps=5",
+    ],
     "ar": ["model.d_model=16", "model.n_layers=1", "model.n_heads=2"],
 }
 QUICK_SCORES = [
@@ -161,15 +180,23 @@ QUICK_SCORES = [
 
 @pytest.mark.parametrize("family", FAMILY_OVERRIDES)
 def test_each_family_trains_samples_and_evaluates_on_sines(make_cfg, tmp_path, family):
-    metrics = train(make_cfg(f"model={family}", "data=sines_small", "data.num_train=256", "data.num_val=64", "data.num_test=200", "data.epochs=2",
-                             *FAMILY_OVERRIDES[family]))  # fmt: skip
+    metrics = train(make_cfg(f"model={family}", "data=sines_small", "data.num_train=256", "data.num_val=64",
+                             "data.num_test=200", "data.epochs=2", *FAMILY_OVERRIDES[family]))  # fmt: skip
     ckpt = metrics["best_checkpoint"]
     evaluated = evaluate(make_cfg(f"ckpt_path={ckpt}", *QUICK_SCORES, run="eval", config_name="eval"))
-    for key in ("test/discriminative", "test/predictive", "test/context_fid", "reference/real_discriminative", "reference/ar1_predictive"):
+    for key in (
+        "test/discriminative",
+        "test/predictive",
+        "test/context_fid",
+        "reference/real_discriminative",
+        "reference/ar1_predictive",
+    ):
         assert math.isfinite(evaluated[key]), key
     assert 0 <= evaluated["test/discriminative"] <= 0.5
     assert math.isfinite(evaluated["reference/ar1_nll"])
     if family != "gan":
         assert math.isfinite(evaluated["test/nll"]) and math.isfinite(evaluated["test/nll_data_units"])
-    assert list((tmp_path / "run" / "samples").glob("*.png")) and list((tmp_path / "run" / "samples" / "pca").glob("*.png"))
+    assert list((tmp_path / "run" / "samples").glob("*.png")) and list(
+        (tmp_path / "run" / "samples" / "pca").glob("*.png")
+    )
     assert (tmp_path / "eval" / "samples.png").is_file() and (tmp_path / "eval" / "pca.png").is_file()

@@ -48,7 +48,10 @@ def test_the_context_fid_separates_real_from_noise(real):
 def test_the_ar1_baseline_recovers_an_ar1_process_and_its_exact_likelihood():
     gen = torch.Generator().manual_seed(0)
     truth = AR1.__new__(AR1)
-    truth.first_mean, truth.first_std = torch.tensor([0.5], dtype=torch.float64), torch.tensor([0.2], dtype=torch.float64)
+    truth.first_mean, truth.first_std = (
+        torch.tensor([0.5], dtype=torch.float64),
+        torch.tensor([0.2], dtype=torch.float64),
+    )
     truth.intercept, truth.slope, truth.noise_std = (torch.tensor([v], dtype=torch.float64) for v in (0.1, 0.8, 0.05))
     data = truth.sample(4000, 20, gen)
     fitted = AR1(data)

@@ -83,7 +83,11 @@ def test_bad_text_files_are_one_line(tmp_path):
         (tmp_path / "missing.txt", DataUnavailableError, "missing.txt': no such file"),
         (empty, ConfigError, "empty.txt' is empty"),
         (latin, ConfigError, "latin.txt' is not UTF-8: byte 0xe9 at offset 3"),
-        (short, ConfigError, "data.length=64: the train block has 9 characters, fewer than one window (the text has 9)"),
+        (
+            short,
+            ConfigError,
+            "data.length=64: the train block has 9 characters, fewer than one window (the text has 9)",
+        ),
     ]
     for path, error, message in cases:
         with pytest.raises(error) as info:
@@ -94,7 +98,17 @@ def test_bad_text_files_are_one_line(tmp_path):
 def test_the_ar_trains_on_a_text_file_and_writes_text_samples(make_cfg, tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text(TEXT * 3)
-    metrics = train(make_cfg("model=ar", "data=text_file", f"data.path={path}", "data.length=32", "data.epochs=20", "model.d_model=32", "model.n_layers=2"))
+    metrics = train(
+        make_cfg(
+            "model=ar",
+            "data=text_file",
+            f"data.path={path}",
+            "data.length=32",
+            "data.epochs=20",
+            "model.d_model=32",
+            "model.n_layers=2",
+        )
+    )
     assert metrics["test/bpd"] < 3.0  # uniform over its 24 characters + unknown: log2(25) = 4.6
     samples = sorted((tmp_path / "run" / "samples").glob("*.txt"))
     assert samples and "---- sample 0 ----" in samples[-1].read_text()
@@ -107,15 +121,36 @@ def test_families_without_a_text_formulation_say_so_in_one_line(make_cfg, tmp_pa
     with pytest.raises(Exception) as info:
         train(make_cfg(f"model={family}", "data=text_file", f"data.path={path}", "data.length=16"))
     line = user_message(info.value)
-    assert line is not None and "does not model text data" in line and "on text use model=ar" in line and "\n" not in line, line
+    assert (
+        line is not None and "does not model text data" in line and "on text use model=ar" in line and "\n" not in line
+    ), line
 
 
 def test_genlab_sample_prints_text_and_continues_a_prompt(make_cfg, tmp_path, capsys):
     path = tmp_path / "corpus.txt"
     path.write_text(TEXT * 3)
-    metrics = train(make_cfg("model=ar", "data=text_file", f"data.path={path}", "data.length=32", "data.epochs=2", "model.d_model=16", "model.n_layers=1"))
+    metrics = train(
+        make_cfg(
+            "model=ar",
+            "data=text_file",
+            f"data.path={path}",
+            "data.length=32",
+            "data.epochs=2",
+            "model.d_model=16",
+            "model.n_layers=1",
+        )
+    )
     ckpt = metrics["best_checkpoint"]
-    result = generate(make_cfg(f"ckpt_path={ckpt}", "num_samples=3", "prompt=the quick", "+sampler.top_k=3", run="sample", config_name="sample"))
+    result = generate(
+        make_cfg(
+            f"ckpt_path={ckpt}",
+            "num_samples=3",
+            "prompt=the quick",
+            "+sampler.top_k=3",
+            run="sample",
+            config_name="sample",
+        )
+    )
     printed = capsys.readouterr().out
     assert printed.count("---- sample") == 3 and printed.count("---- sample 0 ----\nthe quick") == 1
     ids = np.load(result["npz"])["ids"]
@@ -141,9 +176,25 @@ def test_compressor_figures_are_conditional_on_the_training_text():
 def test_genlab_eval_scores_text_against_the_ngram_floor_and_ceiling(make_cfg, tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text(TEXT * 3)
-    metrics = train(make_cfg("model=ar", "data=text_file", f"data.path={path}", "data.length=32", "data.epochs=10", "model.d_model=32", "model.n_layers=2"))
-    evaluated = evaluate(make_cfg(f"ckpt_path={metrics['best_checkpoint']}", "num_samples=8", run="eval", config_name="eval"))
-    assert evaluated["reference/real_ngram_bpc"] < evaluated["test/ngram_bpc"] + 1.0 < evaluated["reference/uniform_ngram_bpc"] + 1.0
+    metrics = train(
+        make_cfg(
+            "model=ar",
+            "data=text_file",
+            f"data.path={path}",
+            "data.length=32",
+            "data.epochs=10",
+            "model.d_model=32",
+            "model.n_layers=2",
+        )
+    )
+    evaluated = evaluate(
+        make_cfg(f"ckpt_path={metrics['best_checkpoint']}", "num_samples=8", run="eval", config_name="eval")
+    )
+    assert (
+        evaluated["reference/real_ngram_bpc"]
+        < evaluated["test/ngram_bpc"] + 1.0
+        < evaluated["reference/uniform_ngram_bpc"] + 1.0
+    )
     assert evaluated["reference/uniform_bpc"] == pytest.approx(math.log2(evaluated["data/vocabulary"]))
     assert "reference/gzip_bpc" in evaluated and (tmp_path / "eval" / "samples.txt").is_file()
     assert evaluated["test/bpc_sliding"] < evaluated["reference/uniform_bpc"]

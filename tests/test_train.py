@@ -12,7 +12,12 @@ from genlab.train import train
 from genlab.utils.checkpoint import load_model
 from genlab.utils.errors import ConfigError
 
-SHORT = ["trainer.max_epochs=2", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+SHORT = [
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+]
 
 
 def test_vae_learns_digits_and_leaves_a_complete_run_dir(make_cfg):

@@ -45,7 +45,11 @@ def test_untrained_decoder_is_near_the_uniform_baseline_not_below(digits_batch):
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"likelihood": "gauss"}, "model.likelihood='gauss'"), ({"beta": -1.0}, "model.beta=-1.0"), ({"iwae_k": 0}, "iwae_k=0")],
+    [
+        ({"likelihood": "gauss"}, "model.likelihood='gauss'"),
+        ({"beta": -1.0}, "model.beta=-1.0"),
+        ({"iwae_k": 0}, "iwae_k=0"),
+    ],
 )
 def test_bad_options_are_named(kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -26,7 +26,15 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-TINY = ["data.num_train=5000", "data.num_val=500", "data.num_test=2000", "data.epochs=2", "data.val_every_n_epochs=1", "callbacks.sample_grid=null", "logger=none"]
+TINY = [
+    "data.num_train=5000",
+    "data.num_val=500",
+    "data.num_test=2000",
+    "data.epochs=2",
+    "data.val_every_n_epochs=1",
+    "callbacks.sample_grid=null",
+    "logger=none",
+]
 RUNS = {
     "flow_moons": ["model=flow", "data=moons"],
     "flow_8gaussians": ["model=flow", "data=8gaussians", "data.epochs=1"],
@@ -39,7 +47,16 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("vector_ckpts")
     paths = {}
     for name, overrides in RUNS.items():
-        cfg = compose([f"paths.root_dir={root}", f"paths.output_dir={root / name}", "callbacks.progress_bar=null", "trainer.enable_model_summary=false", *TINY, *overrides])
+        cfg = compose(
+            [
+                f"paths.root_dir={root}",
+                f"paths.output_dir={root / name}",
+                "callbacks.progress_bar=null",
+                "trainer.enable_model_summary=false",
+                *TINY,
+                *overrides,
+            ]
+        )
         train(cfg)
         paths[name] = root / name / "checkpoints" / "last.ckpt"
     return paths
@@ -52,7 +69,14 @@ def run_eval(make_cfg, ckpt: Path, run: str) -> tuple[dict, dict, Path]:
     return metrics, json.loads((out / "metrics.json").read_text()), out
 
 
-SAMPLE_KEYS = ["test/energy", "test/mmd", "test/swd", "reference/train_energy", "reference/gaussian_energy", "reference/gaussian_nll"]
+SAMPLE_KEYS = [
+    "test/energy",
+    "test/mmd",
+    "test/swd",
+    "reference/train_energy",
+    "reference/gaussian_energy",
+    "reference/gaussian_nll",
+]
 
 
 def test_flow_on_moons_evaluates_with_every_vector_metric(make_cfg, checkpoints):
@@ -60,7 +84,9 @@ def test_flow_on_moons_evaluates_with_every_vector_metric(make_cfg, checkpoints)
     for key in ["test/nll", "test/nll_data_units", "data/log_std_jacobian_per_dim", *SAMPLE_KEYS]:
         assert key in on_disk and on_disk[key] == pytest.approx(metrics[key]), key
     assert "test/bpd" not in on_disk and "reference/entropy" not in on_disk  # moons' density is unknown
-    assert on_disk["test/nll_data_units"] == pytest.approx(on_disk["test/nll"] + on_disk["data/log_std_jacobian_per_dim"], abs=1e-9)
+    assert on_disk["test/nll_data_units"] == pytest.approx(
+        on_disk["test/nll"] + on_disk["data/log_std_jacobian_per_dim"], abs=1e-9
+    )
 
     model, checkpoint = load_model(checkpoints["flow_moons"])
     datamodule = datamodule_from_checkpoint(checkpoint, checkpoints["flow_moons"], model)

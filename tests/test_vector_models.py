@@ -187,7 +187,15 @@ def user_nets(tmp_path, monkeypatch):
     sys.modules.pop(name, None)
 
 
-SMALL_MOONS = ["data=moons", "data.num_train=2000", "data.num_val=500", "data.num_test=500", "trainer.max_epochs=1", "callbacks.sample_grid=null", "logger=none"]
+SMALL_MOONS = [
+    "data=moons",
+    "data.num_train=2000",
+    "data.num_val=500",
+    "data.num_test=500",
+    "trainer.max_epochs=1",
+    "callbacks.sample_grid=null",
+    "logger=none",
+]
 
 
 def build_model(cfg: DictConfig):
@@ -196,7 +204,9 @@ def build_model(cfg: DictConfig):
 
 
 def test_user_denoiser_by_target_trains_and_reloads(make_cfg, user_nets):
-    cfg = make_cfg("model=diffusion", f"+model.net._target_={user_nets}.MyDenoiser", "+model.net.hidden=16", *SMALL_MOONS)
+    cfg = make_cfg(
+        "model=diffusion", f"+model.net._target_={user_nets}.MyDenoiser", "+model.net.hidden=16", *SMALL_MOONS
+    )
     metrics = train(cfg)
     assert metrics["status"] == "ok" and metrics["global_step"] > 0
     assert math.isfinite(metrics["test/nll"])
@@ -206,9 +216,19 @@ def test_user_denoiser_by_target_trains_and_reloads(make_cfg, user_nets):
 
 
 def test_partial_dict_resizes_the_default(make_cfg):
-    model = build_model(make_cfg("model=flow", "data=moons", "model.coupling=spline", "+model.transform.num_layers=2", "+model.transform.bins=4"))
+    model = build_model(
+        make_cfg(
+            "model=flow",
+            "data=moons",
+            "model.coupling=spline",
+            "+model.transform.num_layers=2",
+            "+model.transform.bins=4",
+        )
+    )
     assert isinstance(model.transform, CouplingFlow) and len(model.transform.layers) == 2
-    assert model.transform.layers[0].kind == "spline" and model.transform.layers[0].bins == 4  # the family's option kept
+    assert (
+        model.transform.layers[0].kind == "spline" and model.transform.layers[0].bins == 4
+    )  # the family's option kept
     default = build_model(make_cfg("model=flow", "data=moons"))
     assert len(default.transform.layers) == 8 and default.transform.layers[0].kind == "affine"
     resized = build_model(make_cfg("model=diffusion", "data=moons", "+model.net.hidden=24"))
@@ -249,7 +269,9 @@ def test_bad_named_net_is_a_config_error(make_cfg, overrides, key):
 )
 def test_bad_target_is_a_one_line_config_error(make_cfg, user_nets, target):
     target = target.format(mod=user_nets)
-    assert_config_error(make_cfg, ["data=moons", "model=diffusion", f"+model.net._target_={target}"], f"net._target_={target}")
+    assert_config_error(
+        make_cfg, ["data=moons", "model=diffusion", f"+model.net._target_={target}"], f"net._target_={target}"
+    )
 
 
 # -- learning on 8 Gaussians ----------------------------------------------------------------
@@ -257,7 +279,8 @@ POOL = ["data=8gaussians", "data.num_train=10000", "data.num_val=2000", "data.nu
 QUICK = ["callbacks.sample_grid=null", "logger=none", "trainer.accelerator=cpu"]
 # Budgets of a few hundred steps, each run ~10 s on 2 CPU cores; validation once, at the end.
 BUDGETS = {
-    "flow": ["model=flow", "data.epochs=6", "data.val_every_n_epochs=6"],  # 316 steps: 0.94-1.18 over seeds; 474: 0.94-1.05
+    # flow, 316 steps: 0.94-1.18 over seeds; 474: 0.94-1.05
+    "flow": ["model=flow", "data.epochs=6", "data.val_every_n_epochs=6"],
     "ar": ["model=ar", "data.epochs=8", "data.val_every_n_epochs=8"],  # 632 steps: 0.72-0.74 over four seeds
     # Without a KL warm-up the Gaussian-decoder VAE collapses onto the fitted Gaussian.
     "vae": ["model=vae", "data.epochs=6", "data.val_every_n_epochs=6", "model.kl_warmup_steps=300"],
@@ -267,7 +290,8 @@ BUDGETS = {
         "model=diffusion", "data.epochs=10", "+model.net.hidden=64", "model.optimizer.lr=3e-3",
         "data.val_every_n_epochs=10", "++trainer.num_sanity_val_steps=0",  # each likelihood pass costs seconds
     ],
-    "gan": ["model=gan", "data.epochs=8", "data.val_every_n_epochs=8", "model.loss=hinge", "model.optimizer.lr=1e-3", "model.d_optimizer.lr=1e-3"],
+    "gan": ["model=gan", "data.epochs=8", "data.val_every_n_epochs=8", "model.loss=hinge", "model.optimizer.lr=1e-3",
+            "model.d_optimizer.lr=1e-3"],
 }  # fmt: skip
 MARGIN = {"flow": 0.2, "ar": 0.5, "vae": 0.05, "diffusion": 0.1}  # nats/dim below the fitted Gaussian
 
@@ -281,7 +305,17 @@ def eight_gaussians(tmp_path_factory):
     def run(family: str):
         if family not in runs:
             out = root / family
-            cfg = compose([f"paths.root_dir={root}", f"paths.output_dir={out}", "callbacks.progress_bar=null", "trainer.enable_model_summary=false", *POOL, *QUICK, *BUDGETS[family]])
+            cfg = compose(
+                [
+                    f"paths.root_dir={root}",
+                    f"paths.output_dir={out}",
+                    "callbacks.progress_bar=null",
+                    "trainer.enable_model_summary=false",
+                    *POOL,
+                    *QUICK,
+                    *BUDGETS[family],
+                ]
+            )
             datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
             datamodule.setup()
             runs[family] = (train(cfg), out, datamodule)
@@ -305,7 +339,10 @@ def test_likelihood_families_beat_a_fitted_gaussian_on_8_gaussians(eight_gaussia
     metrics, _, datamodule = eight_gaussians(family)
     baseline = gaussian_baseline(datamodule)
     nll = metrics["test/nll"]
-    print(f"8gaussians {family}: test/nll={nll:.3f} nats/dim, fitted Gaussian {baseline:.3f}, entropy {datamodule.reference_entropy_per_dim:.3f}")
+    print(
+        f"8gaussians {family}: test/nll={nll:.3f} nats/dim, fitted Gaussian {baseline:.3f}, "
+        f"entropy {datamodule.reference_entropy_per_dim:.3f}"
+    )
     assert math.isfinite(nll)
     assert nll > datamodule.reference_entropy_per_dim - 0.05, "below the true entropy: a bound or a unit is wrong"
     assert nll < baseline - MARGIN[family], (family, nll, baseline)

@@ -39,9 +39,7 @@ def test_energy_distance_matches_scipy_in_1d() -> None:
     within_x = np.abs(x[:, None] - x[None]).sum() / (len(x) * (len(x) - 1))
     within_y = np.abs(y[:, None] - y[None]).sum() / (len(y) * (len(y) - 1))
     ours = energy_distance(torch.from_numpy(x)[:, None], torch.from_numpy(y)[:, None])
-    assert scipy_energy(x, y) ** 2 == pytest.approx(
-        ours + within_x / len(x) + within_y / len(y), rel=1e-9
-    )
+    assert scipy_energy(x, y) ** 2 == pytest.approx(ours + within_x / len(x) + within_y / len(y), rel=1e-9)
     # ... and on large samples the two agree within sampling error (the bias is O(1/n)).
     x, y = (
         np.random.default_rng(2).normal(0, 1, 5000),
@@ -57,9 +55,7 @@ def test_mmd_zero_for_same_law_positive_for_shift_and_matches_direct_formula() -
     assert abs(same) < 5e-3 and bandwidth > 0
     far, _ = mmd_rbf(x, shifted)
     assert far > 0.05
-    assert mmd_rbf(shifted, x, bandwidth=1.3)[0] == pytest.approx(
-        mmd_rbf(x, shifted, bandwidth=1.3)[0], rel=1e-9
-    )
+    assert mmd_rbf(shifted, x, bandwidth=1.3)[0] == pytest.approx(mmd_rbf(x, shifted, bandwidth=1.3)[0], rel=1e-9)
     # Unbiased MMD^2 written out directly on a small sample.
     a, b = normal(50, 3, 3).numpy(), normal(40, 3, 4, shift=0.5).numpy()
 
@@ -67,30 +63,20 @@ def test_mmd_zero_for_same_law_positive_for_shift_and_matches_direct_formula() -
         return np.exp(-((u[:, None] - v[None]) ** 2).sum(-1) / (2 * 1.3**2))
 
     kaa, kbb = gram(a, a), gram(b, b)
-    expected = (
-        (kaa.sum() - np.trace(kaa)) / (50 * 49)
-        + (kbb.sum() - np.trace(kbb)) / (40 * 39)
-        - 2 * gram(a, b).mean()
-    )
+    expected = (kaa.sum() - np.trace(kaa)) / (50 * 49) + (kbb.sum() - np.trace(kbb)) / (40 * 39) - 2 * gram(a, b).mean()
     value, used = mmd_rbf(torch.from_numpy(a), torch.from_numpy(b), bandwidth=1.3)
     assert used == 1.3 and value == pytest.approx(expected, rel=1e-9)
 
 
 def test_sliced_wasserstein_closed_forms() -> None:
     # POT is not installed here: check against W2 of equal-variance Gaussians, |mu1 - mu2|.
-    assert sliced_wasserstein(normal(20000, 1, 0), normal(20000, 1, 1, shift=3.0)) == pytest.approx(
-        3, abs=0.1
-    )
+    assert sliced_wasserstein(normal(20000, 1, 0), normal(20000, 1, 1, shift=3.0)) == pytest.approx(3, abs=0.1)
     # Different sizes go through the common quantile grid.
-    assert sliced_wasserstein(normal(20000, 1, 0), normal(15000, 1, 1, shift=3.0)) == pytest.approx(
-        3, abs=0.1
-    )
+    assert sliced_wasserstein(normal(20000, 1, 0), normal(15000, 1, 1, shift=3.0)) == pytest.approx(3, abs=0.1)
     # 2-D shift (3, 0): along direction theta the projected shift is 3 cos(theta), so the sliced
     # W2 is sqrt(E_theta[9 cos^2 theta]) = sqrt(9 / 2) = 3 / sqrt(2).
     x, y = normal(10000, 2, 0), normal(10000, 2, 1) + torch.tensor([3.0, 0.0], dtype=torch.float64)
-    assert sliced_wasserstein(x, y, num_projections=1024) == pytest.approx(
-        3 / math.sqrt(2), abs=0.1
-    )
+    assert sliced_wasserstein(x, y, num_projections=1024) == pytest.approx(3 / math.sqrt(2), abs=0.1)
 
 
 def test_sliced_wasserstein_is_seeded() -> None:
@@ -138,9 +124,7 @@ def test_scatter_panel_2d_with_and_without_density(tmp_path: Path) -> None:
     plain = scatter_panel(real, fake)
     check_image(plain)
     path = tmp_path / "sub" / "panel.png"
-    with_density = scatter_panel(
-        real, fake, log_density=gaussian_log_density, path=path, title="flow"
-    )
+    with_density = scatter_panel(real, fake, log_density=gaussian_log_density, path=path, title="flow")
     check_image(with_density)
     assert with_density.shape[1] == plain.shape[1] and with_density.shape[2] > plain.shape[2]
     assert path.stat().st_size > 0 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -150,9 +134,7 @@ def test_scatter_panel_high_dim_and_non_finite_rows(tmp_path: Path) -> None:
     real, fake = normal(1000, 5, 0).float(), normal(1000, 5, 1).float()
     fake[:7, 2] = float("nan")
     fake[7:9] = float("inf")
-    check_image(
-        scatter_panel(real, fake, log_density=gaussian_log_density, path=tmp_path / "d5.png")
-    )
+    check_image(scatter_panel(real, fake, log_density=gaussian_log_density, path=tmp_path / "d5.png"))
     assert (tmp_path / "d5.png").is_file()
     real2, fake2 = real[:, :2].contiguous(), fake[:, :2].clone()
     fake2[:5] = float("nan")

@@ -25,13 +25,19 @@ def stage_table(study: Path, stage: str) -> list[str]:
         run = study / stage / family
         if not (run / eval_dir / "metrics.json").exists():
             continue
-        train, ev = json.loads((run / "metrics.json").read_text()), json.loads((run / eval_dir / "metrics.json").read_text())
+        train, ev = (
+            json.loads((run / "metrics.json").read_text()),
+            json.loads((run / eval_dir / "metrics.json").read_text()),
+        )
         reference = ev if eval_dir == "eval" else reference
-        # bits/dim belong to the checkpoint, not the sampler: every row of a run shows its main eval's.
+        # bits/dim belong to the checkpoint, not the sampler:
+        # every row of a run shows its main eval's.
         main_eval = ev if eval_dir == "eval" else json.loads((run / "eval" / "metrics.json").read_text())
         lines.append(
-            f"| {label} | {fmt(main_eval.get('test/bpd', train.get('test/bpd')))} | {fmt(ev['test/fid'], 2)} | {fmt(ev['test/kid'], 3)} | {fmt(ev['test/precision'])} "
-            f"| {fmt(ev['test/recall'])} | {train['num_parameters']:,} | {train['train_time_s'] / 60:.1f} min | {train['global_step']} "
+            f"| {label} | {fmt(main_eval.get('test/bpd', train.get('test/bpd')))} | {fmt(ev['test/fid'], 2)} "
+            f"| {fmt(ev['test/kid'], 3)} | {fmt(ev['test/precision'])} "
+            f"| {fmt(ev['test/recall'])} | {train['num_parameters']:,} | {train['train_time_s'] / 60:.1f} min "
+            f"| {train['global_step']} "
             f"| {fmt(ev['test/sampling_images_per_s'], 1)} |"
         )
         shutil.copy(run / eval_dir / "samples.png", HERE / "grids" / f"{stage}_{label.replace(', T=', '_t')}.png")
@@ -39,9 +45,15 @@ def stage_table(study: Path, stage: str) -> list[str]:
         for name in ("real", "noise"):
             r = {k: reference[f"reference/{name}_{k}"] for k in ("fid", "kid", "precision", "recall")}
             label = "held-out real data (floor)" if name == "real" else "uniform noise (ceiling)"
-            lines.append(f"| *{label}* | — | {r['fid']:.2f} | {r['kid']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | | | | |")
-        lines += ["", f"Feature network: a classifier trained on the {stage} training split, test accuracy "
-                      f"{reference['test/classifier_accuracy']:.4f}; {reference['num_samples']} generated images per family."]
+            lines.append(
+                f"| *{label}* | — | {r['fid']:.2f} | {r['kid']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} "
+                "| | | | |"
+            )
+        lines += [
+            "",
+            f"Feature network: a classifier trained on the {stage} training split, test accuracy "
+            f"{reference['test/classifier_accuracy']:.4f}; {reference['num_samples']} generated images per family.",
+        ]
     return lines
 
 

@@ -47,7 +47,11 @@ GENLAB_DATAMODULES = "genlab.data."
 
 
 def datamodule_from_checkpoint(
-    checkpoint: dict[str, Any], path: str | Path, model: GenerativeModel, data_dir: str | None = None, trusted_packages: tuple[str, ...] = ()
+    checkpoint: dict[str, Any],
+    path: str | Path,
+    model: GenerativeModel,
+    data_dir: str | None = None,
+    trusted_packages: tuple[str, ...] = (),
 ) -> TensorDataModule:
     """The DataModule class recorded in the checkpoint (checkpoints from before it was recorded
     were all images), rebuilt with its training arguments, so it reads the data where the
@@ -65,7 +69,9 @@ def datamodule_from_checkpoint(
     accepted = inspect.signature(cls.__init__).parameters
     if data_dir is not None:
         if "data_dir" not in accepted:
-            raise ConfigError(f"data_dir={data_dir} was given, but the checkpoint's DataModule {class_path} takes no data_dir")
+            raise ConfigError(
+                f"data_dir={data_dir} was given, but the checkpoint's DataModule {class_path} takes no data_dir"
+            )
         hparams["data_dir"] = data_dir
     if "download" in accepted:
         hparams["download"] = False
@@ -97,7 +103,9 @@ def generate(model: GenerativeModel, num_samples: int, batch_size: int) -> tuple
     return torch.cat(chunks), time.perf_counter() - start
 
 
-def reference_rows(net: torch.nn.Module, datamodule: ImageDataModule, real: torch.Tensor, num_samples: int) -> dict[str, float]:
+def reference_rows(
+    net: torch.nn.Module, datamodule: ImageDataModule, real: torch.Tensor, num_samples: int
+) -> dict[str, float]:
     """The floor (held-out real images: the train split, never seen by the test set) and
     the ceiling (uniform noise on the data's levels) of every sample-quality metric."""
     held_out = datamodule.splits["train"].data[: max(len(real), min(num_samples, len(datamodule.splits["train"])))]
@@ -129,7 +137,12 @@ def sample_quality_metrics(
 
 
 def score_samples(
-    fake: torch.Tensor, datamodule: ImageDataModule, feature: str, reference: bool, grid_dir: Path | None = None, cache_root: str | None = None
+    fake: torch.Tensor,
+    datamodule: ImageDataModule,
+    feature: str,
+    reference: bool,
+    grid_dir: Path | None = None,
+    cache_root: str | None = None,
 ) -> dict[str, Any]:
     """FID, KID, precision/recall of images in [0, 1] (from any model, genlab's or not: the
     peer benchmarks score theirs here) against the test split, with what the feature net is
@@ -141,23 +154,38 @@ def score_samples(
         metrics.update(reference_rows(net, datamodule, real, len(fake)))
     if grid_dir is not None:
         grid_dir.mkdir(parents=True, exist_ok=True)
-        save_image(make_grid(upscale_for_viewing(fake[:64]), nrow=8, padding=1, pad_value=0.5), grid_dir / "samples.png")
+        save_image(
+            make_grid(upscale_for_viewing(fake[:64]), nrow=8, padding=1, pad_value=0.5), grid_dir / "samples.png"
+        )
     return metrics
 
 
-def vector_metrics(model: GenerativeModel, datamodule: TensorDataModule, metrics: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
+def vector_metrics(
+    model: GenerativeModel, datamodule: TensorDataModule, metrics: dict[str, Any], cfg: DictConfig
+) -> dict[str, Any]:
     """Vector data: the likelihood in data units and its floor and baseline, sample distances
     with theirs, and the scatter (+ log-density) picture next to metrics.json."""
     from genlab.eval_vectors import vector_evaluation  # keeps the image path free of its imports
 
-    return vector_evaluation(model, datamodule, metrics, cfg.num_samples, cfg.sample_batch_size, cfg.sample_quality, cfg.reference, Path(cfg.paths.output_dir))
+    return vector_evaluation(
+        model,
+        datamodule,
+        metrics,
+        cfg.num_samples,
+        cfg.sample_batch_size,
+        cfg.sample_quality,
+        cfg.reference,
+        Path(cfg.paths.output_dir),
+    )
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     try:
         if not cfg.get("ckpt_path"):
-            raise ConfigError("ckpt_path is required: genlab-eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt")
+            raise ConfigError(
+                "ckpt_path is required: genlab-eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt"
+            )
         if not isinstance(cfg.num_samples, int) or cfg.num_samples < 2:
             raise ConfigError(f"num_samples={cfg.num_samples!r} is invalid: must be an integer >= 2")
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -194,11 +222,28 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
         metrics.update(text_evaluation(model, datamodule, cfg))
     elif cfg.sample_quality:
-        metrics.update(sample_quality_metrics(model, datamodule, cfg.feature, cfg.num_samples, cfg.sample_batch_size, cfg.reference, out, cfg.paths.data_dir))
+        metrics.update(
+            sample_quality_metrics(
+                model,
+                datamodule,
+                cfg.feature,
+                cfg.num_samples,
+                cfg.sample_batch_size,
+                cfg.reference,
+                out,
+                cfg.paths.data_dir,
+            )
+        )
     write_json(out / "metrics.json", metrics)
     scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
     for logger in loggers:
-        logger.log_hyperparams({"ckpt_path": str(cfg.ckpt_path), "sampler": metrics["sampler"], "config": OmegaConf.to_container(cfg, resolve=True)})
+        logger.log_hyperparams(
+            {
+                "ckpt_path": str(cfg.ckpt_path),
+                "sampler": metrics["sampler"],
+                "config": OmegaConf.to_container(cfg, resolve=True),
+            }
+        )
         logger.log_metrics(scalars, step=0)
         logger.save()
     log.info("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in scalars.items()))

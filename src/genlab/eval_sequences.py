@@ -26,12 +26,16 @@ from genlab.models.base import GenerativeModel
 from genlab.pictures.sequences import line_grid, pca_panel
 
 
-def sequence_scores(real: Tensor, fake: Tensor, encoder: torch.nn.Module, settings: DictConfig, train: Tensor | None = None) -> dict[str, float]:
+def sequence_scores(
+    real: Tensor, fake: Tensor, encoder: torch.nn.Module, settings: DictConfig, train: Tensor | None = None
+) -> dict[str, float]:
     """The three scores of `fake` against real test sequences (`train`: what the predictor
     learns from, `fake` itself unless given)."""
     finite = torch.isfinite(fake).flatten(1).all(1)
     fake = fake[finite].clamp(-10.0, 10.0)  # a diverged sample must not overflow the GRUs
-    disc, disc_std = discriminative_score(real, fake, settings.discriminative_iterations, settings.discriminative_repeats)
+    disc, disc_std = discriminative_score(
+        real, fake, settings.discriminative_iterations, settings.discriminative_repeats
+    )
     return {
         "discriminative": disc,
         "discriminative_std": disc_std,
@@ -41,7 +45,9 @@ def sequence_scores(real: Tensor, fake: Tensor, encoder: torch.nn.Module, settin
     }
 
 
-def sequence_evaluation(model: GenerativeModel, datamodule: TensorDataModule, metrics: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
+def sequence_evaluation(
+    model: GenerativeModel, datamodule: TensorDataModule, metrics: dict[str, Any], cfg: DictConfig
+) -> dict[str, Any]:
     from genlab.eval import generate
 
     train, test = datamodule.splits["train"].data, datamodule.splits["test"].data

@@ -59,20 +59,29 @@ def word_shares(words: list[str], train_words: set[str], dictionary: set[str]) -
     total = max(len(words), 1)
     copied = sum(w in train_words for w in words)
     novel_real = sum(w in dictionary and w not in train_words for w in words)
-    return {"words_copied": copied / total, "words_novel_real": novel_real / total, "words_invented": (len(words) - copied - novel_real) / total}
+    return {
+        "words_copied": copied / total,
+        "words_novel_real": novel_real / total,
+        "words_invented": (len(words) - copied - novel_real) / total,
+    }
 
 
 def text_evaluation(model: GenerativeModel, datamodule: TextDataModule, cfg: DictConfig) -> dict[str, Any]:
     from genlab.eval import generate
 
     vocab = datamodule.vocab
-    rows: dict[str, Any] = {"data/vocabulary": len(vocab), "data/test_unknown_fraction": datamodule.unknown_fraction["test"]}
+    rows: dict[str, Any] = {
+        "data/vocabulary": len(vocab),
+        "data/test_unknown_fraction": datamodule.unknown_fraction["test"],
+    }
     if hasattr(model, "position_nll") and cfg.likelihood:
         rows["test/bpc_sliding"] = sliding_bits_per_char(model.eval(), datamodule, cfg.sample_batch_size)
     if cfg.reference:
         rows["reference/uniform_bpc"] = math.log2(len(vocab))
         train, test = datamodule.blocks["train"], datamodule.blocks["test"]
-        rows.update({f"reference/{name.split()[0]}_bpc": bits for name, bits in compressor_bits_per_char(train, test).items()})
+        rows.update(
+            {f"reference/{name.split()[0]}_bpc": bits for name, bits in compressor_bits_per_char(train, test).items()}
+        )
     if not cfg.sample_quality:
         return rows
     n = min(cfg.num_samples, len(datamodule.splits["test"]))
@@ -81,7 +90,13 @@ def text_evaluation(model: GenerativeModel, datamodule: TextDataModule, cfg: Dic
     model.train(was_training)
     texts = [vocab.decode(ids) for ids in datamodule.to_data_units(fake)]
     ngram = NGram(datamodule.blocks["train"], NGRAM_ORDER, vocab.chars)
-    rows.update({"num_samples": n, "test/sampling_chars_per_s": n * datamodule.shape[0] / seconds, "test/ngram_bpc": ngram.bits_per_char(texts)})
+    rows.update(
+        {
+            "num_samples": n,
+            "test/sampling_chars_per_s": n * datamodule.shape[0] / seconds,
+            "test/ngram_bpc": ngram.bits_per_char(texts),
+        }
+    )
     if cfg.reference:
         held_out = [vocab.decode(ids) for ids in datamodule.splits["test"].data[:n]]
         uniform = torch.randint(0, len(vocab) - 1, (n, datamodule.shape[0]), generator=torch.Generator().manual_seed(0))

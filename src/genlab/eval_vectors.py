@@ -74,6 +74,12 @@ def vector_evaluation(
                     rows[f"reference/{name}_{key}"] = value
     density = log_density_of(model) if model.has_likelihood and dims == 2 else None
     out.mkdir(parents=True, exist_ok=True)
-    scatter_panel(test[:num_samples], fake, density, path=out / "samples.png", title=f"{type(model).__name__} on {datamodule.source}")
+    scatter_panel(
+        test[:num_samples],
+        fake,
+        density,
+        path=out / "samples.png",
+        title=f"{type(model).__name__} on {datamodule.source}",
+    )
     model.train(was_training)
     return rows

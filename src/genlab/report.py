@@ -20,7 +20,19 @@ from PIL import Image  # noqa: E402
 from genlab.utils.io import atomic_write_text  # noqa: E402
 from genlab.utils.multirun import collect_jobs  # noqa: E402
 
-METRICS = ["val/bpd", "test/bpd", "val/nll", "test/nll", "test/fid", "test/kid", "test/energy", "test/swd", "train_time_s", "global_step", "num_parameters"]
+METRICS = [
+    "val/bpd",
+    "test/bpd",
+    "val/nll",
+    "test/nll",
+    "test/fid",
+    "test/kid",
+    "test/energy",
+    "test/swd",
+    "train_time_s",
+    "global_step",
+    "num_parameters",
+]
 
 
 def job_table(jobs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -64,7 +76,9 @@ def loss_curves(jobs: list[dict[str, Any]], rows: list[dict[str, Any]], columns:
         metrics_csv = Path(job["dir"]) / "csv" / "metrics.csv"
         if not metrics_csv.exists():
             continue
-        points = [(int(r["step"]), float(r["train/loss"])) for r in csv.DictReader(metrics_csv.open()) if r.get("train/loss")]
+        points = [
+            (int(r["step"]), float(r["train/loss"])) for r in csv.DictReader(metrics_csv.open()) if r.get("train/loss")
+        ]
         if points:
             ax.plot(*zip(*points), label=label(row, columns))
             drawn = True
@@ -108,11 +122,16 @@ def text_samples(jobs: list[dict[str, Any]], rows: list[dict[str, Any]], columns
     for job, row in zip(jobs, rows):
         found = latest(job, "samples", "*.txt")
         if found:
-            blocks.append(f"<h3>{html.escape(label(row, columns))}</h3><pre>{html.escape(found.read_text(encoding='utf-8')[:chars])}</pre>")
+            blocks.append(
+                f"<h3>{html.escape(label(row, columns))}</h3>"
+                f"<pre>{html.escape(found.read_text(encoding='utf-8')[:chars])}</pre>"
+            )
     return "<h2>Text samples</h2>" + "".join(blocks) if blocks else ""
 
 
-def mosaic(jobs: list[dict[str, Any]], rows: list[dict[str, Any]], columns: list[str], path: Path, folder: str = "samples") -> bool:
+def mosaic(
+    jobs: list[dict[str, Any]], rows: list[dict[str, Any]], columns: list[str], path: Path, folder: str = "samples"
+) -> bool:
     """The newest picture of each job's `folder` side by side (samples: grids, scatters, line
     plots; samples/pca: the sequences' PCA overlays)."""
     grids = []
@@ -166,12 +185,20 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> Path:
         if made
     ]
     table = "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
-    table += "".join("<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c, '')))}</td>" for c in columns) + "</tr>" for r in rows) + "</table>"
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>genlab report: {html.escape(sweep_dir.name)}</title>
-<style>body{{font-family:sans-serif;margin:2em;background:#fff;color:#222}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #bbb;padding:4px 8px;font-size:13px}}th{{background:#eef}}img{{max-width:100%;margin:1em 0}}</style></head>
-<body><h1>genlab report</h1><p>{html.escape(str(sweep_dir))}: {len(jobs)} jobs,
-{sum(r['status'] == 'ok' for r in rows)} succeeded</p>{table}{''.join(embed(out / f) for f in figures)}{text_samples(jobs, rows, columns)}</body></html>"""
+    table += (
+        "".join("<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c, '')))}</td>" for c in columns) + "</tr>" for r in rows)
+        + "</table>"
+    )
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>genlab report: {html.escape(sweep_dir.name)}</title>\n"
+        "<style>body{font-family:sans-serif;margin:2em;background:#fff;color:#222}table{border-collapse:collapse}\n"
+        "td,th{border:1px solid #bbb;padding:4px 8px;font-size:13px}th{background:#eef}"
+        "img{max-width:100%;margin:1em 0}</style></head>\n"
+        f"<body><h1>genlab report</h1><p>{html.escape(str(sweep_dir))}: {len(jobs)} jobs,\n"
+        f"{sum(r['status'] == 'ok' for r in rows)} succeeded</p>{table}"
+        f"{''.join(embed(out / f) for f in figures)}{text_samples(jobs, rows, columns)}</body></html>"
+    )
     atomic_write_text(out / "report.html", page)
     return out
 

@@ -5,10 +5,10 @@ points (with the model's log-density for 2-D data); sequences: line plots over h
 ones; both with the samples in the data's own units (the normalisation inverted), as
 `samples` in the .npz. Text: the samples printed and in samples.txt (ids and vocabulary in
 the .npz); `prompt="To be"` continues a prompt (autoregressive models), and
-`+sampler.temperature` / `+sampler.top_k` shape the draw. `prefix_steps=k` (sequences, autoregressive models): forecasts instead,
-continuing the first k steps of the first `num_samples` test sequences; the picture draws
-each forecast over its true sequence and the log gives the continuation's mean absolute
-error in data units."""
+`+sampler.temperature` / `+sampler.top_k` shape the draw. `prefix_steps=k` (sequences,
+autoregressive models): forecasts instead, continuing the first k steps of the first
+`num_samples` test sequences; the picture draws each forecast over its true sequence and
+the log gives the continuation's mean absolute error in data units."""
 
 import logging
 from pathlib import Path
@@ -40,17 +40,28 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
         model.configure_runtime(**(cfg.get("sampler") or {}))
         prefix_steps, prompt = cfg.get("prefix_steps"), cfg.get("prompt")
         if prompt is not None and (model.modality != "text" or not hasattr(model, "forecast")):
-            raise ConfigError(f"prompt={prompt!r} needs an autoregressive model on text, not {type(model).__name__} on {model.modality} data")
+            raise ConfigError(
+                f"prompt={prompt!r} needs an autoregressive model on text, "
+                f"not {type(model).__name__} on {model.modality} data"
+            )
         if prompt is not None and not 0 < len(str(prompt)) < model.data_shape[0]:
-            raise ConfigError(f"prompt={prompt!r} must have 1..{model.data_shape[0] - 1} characters (the model's context is {model.data_shape[0]})")
+            raise ConfigError(
+                f"prompt={prompt!r} must have 1..{model.data_shape[0] - 1} characters "
+                f"(the model's context is {model.data_shape[0]})"
+            )
         if prefix_steps is not None and (model.modality != "sequence" or not hasattr(model, "forecast")):
-            raise ConfigError(f"prefix_steps={prefix_steps} needs an autoregressive model on sequences, not {type(model).__name__} on {model.modality} data")
+            raise ConfigError(
+                f"prefix_steps={prefix_steps} needs an autoregressive model on sequences, "
+                f"not {type(model).__name__} on {model.modality} data"
+            )
         if prefix_steps is not None and not (isinstance(prefix_steps, int) and 0 < prefix_steps < model.data_shape[0]):
             raise ConfigError(f"prefix_steps={prefix_steps!r} must be an integer in 1..{model.data_shape[0] - 1}")
         if model.modality != "image":
             from genlab.eval import datamodule_from_checkpoint
 
-            datamodule = datamodule_from_checkpoint(checkpoint, cfg.ckpt_path, model, cfg.get("data_dir"), tuple(cfg.get("trusted_packages") or ()))
+            datamodule = datamodule_from_checkpoint(
+                checkpoint, cfg.ckpt_path, model, cfg.get("data_dir"), tuple(cfg.get("trusted_packages") or ())
+            )
     except BaseException:
         remove_if_setup_only(out)
         raise
@@ -85,12 +96,22 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
                 samples = model.sample(cfg.num_samples).float().cpu()
             else:
                 samples = model.forecast(real[:, :prefix_steps]).float().cpu()
-                error = (datamodule.to_data_units(samples) - datamodule.to_data_units(real))[:, prefix_steps:].abs().mean()
-                log.info(f"forecast of {len(real)} test sequences from {prefix_steps} steps: mean absolute error {float(error):.4g} (data units)")
+                error = (
+                    (datamodule.to_data_units(samples) - datamodule.to_data_units(real))[:, prefix_steps:].abs().mean()
+                )
+                log.info(
+                    f"forecast of {len(real)} test sequences from {prefix_steps} steps: "
+                    f"mean absolute error {float(error):.4g} (data units)"
+                )
         if model.modality == "sequence":
             from genlab.pictures.sequences import line_grid
 
-            line_grid(real, samples, path=grid_path, title="" if prefix_steps is None else f"forecast from step {prefix_steps}")
+            line_grid(
+                real,
+                samples,
+                path=grid_path,
+                title="" if prefix_steps is None else f"forecast from step {prefix_steps}",
+            )
         else:
             from genlab.eval_vectors import log_density_of
             from genlab.pictures.vectors import scatter_panel
@@ -101,11 +122,18 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     else:
         with torch.no_grad():
             images = model.sample(cfg.num_samples).float().clamp(0, 1).cpu()
-        save_image(make_grid(upscale_for_viewing(images), nrow=int(cfg.num_samples**0.5 + 0.5), padding=1, pad_value=0.5), grid_path)
+        save_image(
+            make_grid(upscale_for_viewing(images), nrow=int(cfg.num_samples**0.5 + 0.5), padding=1, pad_value=0.5),
+            grid_path,
+        )
         levels = model.levels
         np.savez_compressed(npz_path, images=np.round(images.numpy() * (levels - 1)).astype(np.uint8), levels=levels)
     log.info(f"wrote {grid_path} and {npz_path}")
-    return {"grid": str(grid_path), "npz": str(npz_path), "num_samples": len(samples if model.modality != "image" else images)}
+    return {
+        "grid": str(grid_path),
+        "npz": str(npz_path),
+        "num_samples": len(samples if model.modality != "image" else images),
+    }
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="sample")

@@ -76,7 +76,9 @@ def instantiate_datamodule(data: DictConfig) -> pl.LightningDataModule:
         cls = hydra.utils.get_class(data._target_)
     except ImportError as err:  # a user's DataModule whose package is not importable
         cause = str(err.__cause__ or err).strip().splitlines()[0]
-        raise ConfigError(f"data._target_={data._target_} cannot be imported ({cause}); is its package installed or on PYTHONPATH?") from None
+        raise ConfigError(
+            f"data._target_={data._target_} cannot be imported ({cause}); is its package installed or on PYTHONPATH?"
+        ) from None
     params = inspect.signature(cls.__init__).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     drop = [k for k in DATA_SPEC_KEYS if k in data and k not in params and not takes_any]
@@ -101,7 +103,9 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     if not sys.stdout.isatty():  # a SLURM log or CI: a log line every N steps, not a live bar
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)] + [ProgressLog()]
         progress = {"enable_progress_bar": False}
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()], **progress)
+    trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()], **progress
+    )
     return datamodule, model, trainer
 
 
@@ -112,7 +116,10 @@ def ensure_writable(out: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as err:
-        raise ConfigError(f"paths.output_dir={out} is not writable ({err.strerror or err}); choose another with paths.root_dir= or hydra.run.dir=") from None
+        raise ConfigError(
+            f"paths.output_dir={out} is not writable ({err.strerror or err}); "
+            "choose another with paths.root_dir= or hydra.run.dir="
+        ) from None
 
 
 def resume_checkpoint(cfg: DictConfig) -> tuple[str | None, bool]:
@@ -136,7 +143,11 @@ def resume_checkpoint(cfg: DictConfig) -> tuple[str | None, bool]:
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, torch.Tensor)) and torch.as_tensor(v).numel() == 1}
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float, torch.Tensor)) and torch.as_tensor(v).numel() == 1
+    }
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -177,7 +188,12 @@ def _train(cfg: DictConfig, out: Path) -> dict[str, Any]:
 
 
 def fit_and_test(
-    cfg: DictConfig, datamodule: pl.LightningDataModule, model: pl.LightningModule, trainer: pl.Trainer, config_path: Path, ckpt_path: str | None,
+    cfg: DictConfig,
+    datamodule: pl.LightningDataModule,
+    model: pl.LightningModule,
+    trainer: pl.Trainer,
+    config_path: Path,
+    ckpt_path: str | None,
     continues_this_dir: bool = False,
 ) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
@@ -192,8 +208,14 @@ def fit_and_test(
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         except SIGTERMException:
             if trainer.is_global_zero:
-                write_json(out / "metrics.json", {"status": "interrupted", "global_step": trainer.global_step, "epochs": trainer.current_epoch})
-            raise InterruptedRun(f"SIGTERM at step {trainer.global_step}: last.ckpt is saved in {out}/checkpoints; rerun with hydra.run.dir={out} to resume") from None
+                write_json(
+                    out / "metrics.json",
+                    {"status": "interrupted", "global_step": trainer.global_step, "epochs": trainer.current_epoch},
+                )
+            raise InterruptedRun(
+                f"SIGTERM at step {trainer.global_step}: last.ckpt is saved in {out}/checkpoints; "
+                f"rerun with hydra.run.dir={out} to resume"
+            ) from None
         metrics.update(scalar_metrics(trainer.callback_metrics))
     metrics["train_time_s"] = time.perf_counter() - start
     if cfg.get("test", False):
@@ -207,7 +229,9 @@ def fit_and_test(
 
         ev = cfg.evaluate
         datamodule.setup("test")
-        metrics.update(sample_quality_metrics(model, datamodule, ev.feature, ev.num_samples, ev.sample_batch_size, False))
+        metrics.update(
+            sample_quality_metrics(model, datamodule, ev.feature, ev.num_samples, ev.sample_batch_size, False)
+        )
     metrics.update(
         status="ok",
         family=type(model).__name__,

@@ -22,7 +22,9 @@ class SaveOnInterrupt(pl.Callback):
     def __init__(self, dirpath: str, filename: str = "last.ckpt") -> None:
         self.path = Path(dirpath) / filename
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         # Several processes (DDP) must stop at the same batch: Lightning broadcasts the signal
         # and raises on every rank itself at the next batch start.
         if trainer.received_sigterm and trainer.world_size == 1:
@@ -31,4 +33,7 @@ class SaveOnInterrupt(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, (SIGTERMException, KeyboardInterrupt)) and trainer.state.fn == "fit":
             trainer.save_checkpoint(self.path)
-            log.warning(f"interrupted at step {trainer.global_step}: saved {self.path}; the same command (same run dir) resumes from it")
+            log.warning(
+                f"interrupted at step {trainer.global_step}: saved {self.path}; "
+                "the same command (same run dir) resumes from it"
+            )

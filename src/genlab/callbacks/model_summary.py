@@ -23,5 +23,8 @@ class ModelSummary(pl.callbacks.ModelSummary):
         total = sum(p.numel() for p in pl_module.parameters())
         trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
         size_mb = sum(p.numel() * p.element_size() for p in pl_module.parameters()) / 1e6
-        lines.append(f"{type(pl_module).__name__}: {get_human_readable_count(total)} parameters ({get_human_readable_count(trainable)} trainable), {size_mb:.1f} MB")
+        lines.append(
+            f"{type(pl_module).__name__}: {get_human_readable_count(total)} parameters "
+            f"({get_human_readable_count(trainable)} trainable), {size_mb:.1f} MB"
+        )
         log.info("model summary\n" + "\n".join(lines))

@@ -13,7 +13,9 @@ class ProgressLog(pl.Callback):
     def __init__(self, every_n_steps: int = 200) -> None:
         self.every_n_steps, self.start = every_n_steps, time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         step = trainer.global_step
         if trainer.is_global_zero and step % self.every_n_steps == 0 and step > 0:
             loss = trainer.callback_metrics.get("train/loss")

@@ -30,11 +30,16 @@ class SampleGrid(pl.Callback):
     therefore seeded reproducibility and resume) is untouched.
     """
 
-    def __init__(self, dirpath: str, num_samples: int = 64, every_n_epochs: int = 5, seed: int = 0, num_points: int = 2000) -> None:
+    def __init__(
+        self, dirpath: str, num_samples: int = 64, every_n_epochs: int = 5, seed: int = 0, num_points: int = 2000
+    ) -> None:
         """`num_samples` images in a grid (sequences: line plots), or `num_points` vectors in a
         scatter (sequences: in TimeGAN's PCA overlay, under samples/pca/)."""
         if num_samples < 1 or every_n_epochs < 1 or num_points < 1:
-            raise ValueError(f"SampleGrid needs num_samples, num_points and every_n_epochs >= 1, got {num_samples}, {num_points}, {every_n_epochs}")
+            raise ValueError(
+                "SampleGrid needs num_samples, num_points and every_n_epochs >= 1, "
+                f"got {num_samples}, {num_points}, {every_n_epochs}"
+            )
         self.dirpath = Path(dirpath)
         self.num_samples, self.every_n_epochs, self.seed = num_samples, every_n_epochs, seed
         self.num_points = num_points
@@ -67,7 +72,9 @@ class SampleGrid(pl.Callback):
         path = self.dirpath / f"{name}.png"
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(self.seed)
-            samples = pl_module.sample(self.num_points if modality in ("vector", "sequence") else self.num_samples).float()
+            samples = pl_module.sample(
+                self.num_points if modality in ("vector", "sequence") else self.num_samples
+            ).float()
             texts = pca = None
             if modality == "text":
                 from genlab.pictures.text import write_texts
@@ -80,7 +87,9 @@ class SampleGrid(pl.Callback):
                 real = datamodule.splits["val"].data
                 picture = line_grid(real, samples[: self.num_samples].cpu(), path=path, title=name)
                 pca_path = self.dirpath / "pca" / f"{name}.png"
-                pca = pca_panel(real[: self.num_points], {"generated": samples.cpu()}, path=pca_path, title=f"PCA, {name}")
+                pca = pca_panel(
+                    real[: self.num_points], {"generated": samples.cpu()}, path=pca_path, title=f"PCA, {name}"
+                )
             elif vectors:
                 from genlab.eval_vectors import log_density_of
                 from genlab.pictures.vectors import scatter_panel
@@ -89,7 +98,12 @@ class SampleGrid(pl.Callback):
                 real = datamodule.splits["val"].data[: self.num_points]
                 picture = scatter_panel(real, samples.cpu(), density, path=path, title=f"{name}")
             else:
-                picture = make_grid(upscale_for_viewing(samples.clamp(0, 1)), nrow=int(self.num_samples**0.5 + 0.5), padding=1, pad_value=0.5)
+                picture = make_grid(
+                    upscale_for_viewing(samples.clamp(0, 1)),
+                    nrow=int(self.num_samples**0.5 + 0.5),
+                    padding=1,
+                    pad_value=0.5,
+                )
                 save_image(picture, path)
         pl_module.train(was_training)
         if texts is not None:

@@ -34,7 +34,11 @@ def _check_exists(path: Path) -> None:
     if not path.exists():
         raise DataUnavailableError(f"data.path={str(path)!r}: no such file or folder")
     if path.is_file() and path.suffix.lower() not in ARRAY_SUFFIXES:
-        raise _bad(path, f"is a {path.suffix or 'suffix-less'} file; valid: a folder of {'/'.join(IMAGE_SUFFIXES)} images, or {', '.join(ARRAY_SUFFIXES)}")
+        raise _bad(
+            path,
+            f"is a {path.suffix or 'suffix-less'} file; "
+            f"valid: a folder of {'/'.join(IMAGE_SUFFIXES)} images, or {', '.join(ARRAY_SUFFIXES)}",
+        )
 
 
 def image_spec(path: str | Path) -> tuple[list[int], int]:
@@ -66,7 +70,11 @@ def _load(path: Path, mtime_ns: int) -> tuple[Tensor, Tensor, list[str]]:
     size = images[0].shape[1:]
     for f, img in zip(files, images):
         if img.shape[1:] != size:
-            raise _bad(path, f"holds {f.name} of {img.shape[2]}x{img.shape[1]} pixels, but {files[0].name} is {size[1]}x{size[0]}: resize them to one size")
+            raise _bad(
+                path,
+                f"holds {f.name} of {img.shape[2]}x{img.shape[1]} pixels, "
+                f"but {files[0].name} is {size[1]}x{size[0]}: resize them to one size",
+            )
     classes = sorted({f.parent.name for f in files}) if labels else []
     index = {name: i for i, name in enumerate(classes)}
     label_ids = [index[f.parent.name] for f in files] if labels else [0] * len(files)
@@ -75,13 +83,16 @@ def _load(path: Path, mtime_ns: int) -> tuple[Tensor, Tensor, list[str]]:
 
 def _folder_files(path: Path) -> tuple[list[Path], bool]:
     """The image files, sorted, and whether they sit in one sub-folder per class."""
+
     def images_in(folder: Path) -> list[Path]:
         return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
     loose = images_in(path)
     class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and images_in(d))
     if loose and class_dirs:
-        raise _bad(path, f"mixes images ({loose[0].name}) with class sub-folders ({class_dirs[0].name}/): use one layout")
+        raise _bad(
+            path, f"mixes images ({loose[0].name}) with class sub-folders ({class_dirs[0].name}/): use one layout"
+        )
     files = loose or [f for d in class_dirs for f in images_in(d)]
     if len(files) < MIN_IMAGES:
         raise _bad(path, f"holds {len(files)} {'/'.join(IMAGE_SUFFIXES)} images, need at least {MIN_IMAGES}")
@@ -120,7 +131,9 @@ def _read_array(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     else:
         images = loaded
     if images.dtype != np.uint8:
-        raise _bad(path, f"has dtype {images.dtype}, expected uint8 pixel values 0..255 (scale float images by 255 and round)")
+        raise _bad(
+            path, f"has dtype {images.dtype}, expected uint8 pixel values 0..255 (scale float images by 255 and round)"
+        )
     if images.ndim == 3:
         images = images[:, None]
     if images.ndim != 4:
@@ -130,5 +143,8 @@ def _read_array(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if len(images) < MIN_IMAGES:
         raise _bad(path, f"holds {len(images)} images, need at least {MIN_IMAGES}")
     if labels is not None and (labels.shape != (len(images),) or labels.min() < 0):
-        raise _bad(path, f"has labels of shape {labels.shape} (min {labels.min()}), expected {len(images)} non-negative integers")
+        raise _bad(
+            path,
+            f"has labels of shape {labels.shape} (min {labels.min()}), expected {len(images)} non-negative integers",
+        )
     return images, labels

@@ -20,8 +20,8 @@ class EpochBatches:
     def __init__(self, data: Tensor, labels: Tensor, batch_size: int, seed: int, shuffle: bool = True) -> None:
         self.data, self.labels = data, labels
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
-        self.epoch = 0          # the epoch the next __iter__ serves
-        self.skip_batches = 0   # batches of that epoch already trained (set on resume)
+        self.epoch = 0  # the epoch the next __iter__ serves
+        self.skip_batches = 0  # batches of that epoch already trained (set on resume)
 
     @staticmethod
     def _rank_world() -> tuple[int, int]:
@@ -31,7 +31,11 @@ class EpochBatches:
 
     def _indices(self, epoch: int) -> Tensor:
         n = len(self.data)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch)) if self.shuffle else torch.arange(n)
+        order = (
+            torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch))
+            if self.shuffle
+            else torch.arange(n)
+        )
         rank, world = self._rank_world()
         return order[: n - n % world][rank::world]
 

@@ -32,7 +32,9 @@ class MaterializedImageDataModule(TensorDataModule):
 
     modality = "image"
 
-    def __init__(self, datamodule: pl.LightningDataModule, shape: tuple[int, ...], levels: int | None, modality: str) -> None:
+    def __init__(
+        self, datamodule: pl.LightningDataModule, shape: tuple[int, ...], levels: int | None, modality: str
+    ) -> None:
         super().__init__(batch_size=512, eval_batch_size=512, num_workers=0, shuffle_seed=0)
         name = type(datamodule).__name__
         if modality != "image" or levels is None:
@@ -47,7 +49,10 @@ class MaterializedImageDataModule(TensorDataModule):
         for split, loader in (("train", datamodule.train_dataloader()), ("test", datamodule.test_dataloader())):
             x, y = _read_split(loader)
             if tuple(x.shape[1:]) != self.shape:
-                raise ConfigError(f"{name}'s {split} batches hold shape {list(x.shape[1:])}, but the model was trained on {list(self.shape)}")
+                raise ConfigError(
+                    f"{name}'s {split} batches hold shape {list(x.shape[1:])}, "
+                    f"but the model was trained on {list(self.shape)}"
+                )
             labels = y if y is not None and len(y) == len(x) else torch.zeros(len(x), dtype=torch.int64)
             self.splits[split] = TensorSplit(self.to_data_units(x.float()), labels)
         self.splits["val"] = self.splits["test"]

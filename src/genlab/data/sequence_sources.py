@@ -43,11 +43,15 @@ def load_archive(name: str, ragged: str) -> np.ndarray:
     ragged = Ragged.parse("data.ragged", ragged)
     shipped = shipped_archives()
     if name not in shipped:
-        raise ConfigError(f"data.name={name!r} is not a UCR/UEA archive shipped with sktime; valid: {', '.join(shipped)}")
+        raise ConfigError(
+            f"data.name={name!r} is not a UCR/UEA archive shipped with sktime; valid: {', '.join(shipped)}"
+        )
     from sktime.datasets import load_UCR_UEA_dataset
 
     frame, _ = load_UCR_UEA_dataset(name, return_type="nested_univ")
-    sequences = [np.stack([np.asarray(cell, dtype=np.float64) for cell in row], axis=1) for row in frame.itertuples(index=False)]
+    sequences = [
+        np.stack([np.asarray(cell, dtype=np.float64) for cell in row], axis=1) for row in frame.itertuples(index=False)
+    ]
     lengths = [len(s) for s in sequences]
     if ragged == Ragged.CROP:
         steps = min(lengths)
@@ -57,7 +61,9 @@ def load_archive(name: str, ragged: str) -> np.ndarray:
         sequences = [np.concatenate([s, np.repeat(s[-1:], steps - len(s), axis=0)]) for s in sequences]
     array = np.stack(sequences).astype(np.float32)
     if not np.isfinite(array).all():
-        raise DataUnavailableError(f"data.name={name!r}: the archive holds missing values, which genlab does not impute")
+        raise DataUnavailableError(
+            f"data.name={name!r}: the archive holds missing values, which genlab does not impute"
+        )
     return array
 
 
@@ -88,7 +94,9 @@ def windows(series: np.ndarray, length: int, stride: int) -> np.ndarray:
     return np.stack([series[s : s + length] for s in starts]) if len(starts) else np.empty((0, length, series.shape[1]))
 
 
-def chronological_windows(series: np.ndarray, length: int, stride: int, val_fraction: float, test_fraction: float) -> dict[str, np.ndarray]:
+def chronological_windows(
+    series: np.ndarray, length: int, stride: int, val_fraction: float, test_fraction: float
+) -> dict[str, np.ndarray]:
     """Train/val/test windows from contiguous blocks of the series (oldest first, test last).
     Overlapping windows split at random would put most of each test window's steps in
     training too; cutting the series first keeps every split's steps its own."""
@@ -101,7 +109,8 @@ def chronological_windows(series: np.ndarray, length: int, stride: int, val_frac
     for name, array in out.items():
         if len(array) == 0:
             raise ConfigError(
-                f"data.length={length}: the {name} block of this series has {len(blocks[name])} steps, fewer than one window; "
+                f"data.length={length}: the {name} block of this series has {len(blocks[name])} steps, "
+                "fewer than one window; "
                 f"shorten data.length or change data.val_fraction/test_fraction"
             )
     return {name: array.astype(np.float32) for name, array in out.items()}

@@ -112,8 +112,15 @@ def _read_csv(path: Path) -> np.ndarray:
         sequences.setdefault(row[0], []).append(values)
     lengths = {key: len(steps) for key, steps in sequences.items()}
     if len(set(lengths.values())) > 1:
-        (short, n_short), (long, n_long) = min(lengths.items(), key=lambda kv: kv[1]), max(lengths.items(), key=lambda kv: kv[1])
-        raise _bad(path, f"has sequences of different lengths (id {short!r}: {n_short} steps, id {long!r}: {n_long}); crop or pad them to one length")
+        (short, n_short), (long, n_long) = (
+            min(lengths.items(), key=lambda kv: kv[1]),
+            max(lengths.items(), key=lambda kv: kv[1]),
+        )
+        raise _bad(
+            path,
+            f"has sequences of different lengths (id {short!r}: {n_short} steps, id {long!r}: {n_long}); "
+            "crop or pad them to one length",
+        )
     return np.asarray(list(sequences.values()), dtype=np.float32)
 
 
@@ -179,22 +186,41 @@ class SequenceDataModule(AffineDataModule):
         super().__init__(batch_size, eval_batch_size, num_workers, shuffle_seed)
         check_source(source, SEQUENCE_SOURCES, path, "a .npy of (N, T, C) or a .csv of steps")
         self.scaling = Scaling.parse("data.scaling", scaling)
-        for key, value, default, applies in (("name", name, None, ("ucr", "series")), ("ragged", ragged, "pad", ("ucr",)), ("stride", stride, 1, ("series",))):
+        for key, value, default, applies in (
+            ("name", name, None, ("ucr", "series")),
+            ("ragged", ragged, "pad", ("ucr",)),
+            ("stride", stride, 1, ("series",)),
+        ):
             if value != default and source not in applies:  # a setting the run would silently ignore
-                raise ConfigError(f"data.{key}={value!r} applies only to data.source={' or '.join(applies)}, not {source}")
+                raise ConfigError(
+                    f"data.{key}={value!r} applies only to data.source={' or '.join(applies)}, not {source}"
+                )
         if source in ("ucr", "series") and name is None:
             raise ConfigError(f"data.name is required with data.source={source}")
-        for key, value in (("length", length), ("channels", channels), ("num_train", num_train), ("num_val", num_val), ("num_test", num_test), ("stride", stride)):
+        for key, value in (
+            ("length", length),
+            ("channels", channels),
+            ("num_train", num_train),
+            ("num_val", num_val),
+            ("num_test", num_test),
+            ("stride", stride),
+        ):
             check_positive_int(f"data.{key}", value)
         check_fraction("data.val_fraction", val_fraction)
         check_fraction("data.test_fraction", test_fraction)
         self.save_hyperparameters()
         self.source = name if source in ("ucr", "series") else source  # what titles and metrics name
         self.data_dir, self.download = str(data_dir), bool(download)
-        self.array = load_sequences(path) if source == "file" else load_archive(name, ragged) if source == "ucr" else None
+        self.array = (
+            load_sequences(path) if source == "file" else load_archive(name, ragged) if source == "ucr" else None
+        )
         self.series = load_long_series(name) if source == "series" else None
         # Cut now, so that a window longer than a split's block fails before any run starts.
-        self.windows = None if self.series is None else chronological_windows(self.series, length, stride, val_fraction, test_fraction)
+        self.windows = (
+            None
+            if self.series is None
+            else chronological_windows(self.series, length, stride, val_fraction, test_fraction)
+        )
         if self.array is not None:
             self.shape = tuple(self.array.shape[1:])
         else:
@@ -212,15 +238,23 @@ class SequenceDataModule(AffineDataModule):
         self.offset = torch.as_tensor(low, dtype=torch.float32)
         self.scale = torch.as_tensor(scale, dtype=torch.float32)
         self.splits = {
-            name: TensorSplit(torch.from_numpy(((seqs - low) / scale).astype(np.float32)), torch.zeros(len(seqs), dtype=torch.int64))
+            name: TensorSplit(
+                torch.from_numpy(((seqs - low) / scale).astype(np.float32)), torch.zeros(len(seqs), dtype=torch.int64)
+            )
             for name, seqs in raw.items()
         }
 
     def _generated(self) -> dict[str, np.ndarray]:
         hp = self.hparams
         sizes = (hp.num_train, hp.num_val, hp.num_test)
-        return {name: sines(n, hp.length, hp.channels, np.random.default_rng([hp.split_seed, i])) for i, (name, n) in enumerate(zip(_SPLITS, sizes))}
+        return {
+            name: sines(n, hp.length, hp.channels, np.random.default_rng([hp.split_seed, i]))
+            for i, (name, n) in enumerate(zip(_SPLITS, sizes))
+        }
 
     def _carved(self, array: np.ndarray) -> dict[str, np.ndarray]:
         hp = self.hparams
-        return {name: array[rows] for name, rows in carve_splits(len(array), hp.split_seed, hp.test_fraction, hp.val_fraction).items()}
+        return {
+            name: array[rows]
+            for name, rows in carve_splits(len(array), hp.split_seed, hp.test_fraction, hp.val_fraction).items()
+        }

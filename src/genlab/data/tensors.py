@@ -61,7 +61,9 @@ class TensorDataModule(pl.LightningDataModule):
     num_classes: int = 0
     source: str = ""
 
-    def __init__(self, batch_size: int, eval_batch_size: int | None, num_workers: int, shuffle_seed: int | None) -> None:
+    def __init__(
+        self, batch_size: int, eval_batch_size: int | None, num_workers: int, shuffle_seed: int | None
+    ) -> None:
         super().__init__()
         check_positive_int("data.batch_size", batch_size)
         if eval_batch_size is not None:

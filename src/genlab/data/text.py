@@ -43,14 +43,19 @@ UNKNOWN = "\ufffd"  # how the unknown-character id prints
 
 def fortunes_text() -> str:
     if not FORTUNES_DIR.is_dir():
-        raise DataUnavailableError(f"data.source=fortunes needs Debian's fortunes package ({FORTUNES_DIR} is missing): apt-get install fortunes")
+        raise DataUnavailableError(
+            f"data.source=fortunes needs Debian's fortunes package ({FORTUNES_DIR} is missing): "
+            "apt-get install fortunes"
+        )
     files = sorted(p for p in FORTUNES_DIR.iterdir() if p.is_file() and not p.suffix)
     return "".join(p.read_bytes().decode("utf-8") for p in files)
 
 
 def word_list(seed: int) -> list[str]:
     if not WORD_LIST.is_file():
-        raise DataUnavailableError(f"data.source=words needs Debian's wamerican package ({WORD_LIST} is missing): apt-get install wamerican")
+        raise DataUnavailableError(
+            f"data.source=words needs Debian's wamerican package ({WORD_LIST} is missing): apt-get install wamerican"
+        )
     words = WORD_LIST.read_text(encoding="utf-8").split()
     order = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed)).tolist()
     return [words[i] for i in order]
@@ -76,7 +81,9 @@ def read_text(path: str | Path) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ConfigError(f"data.path={str(path)!r} is not UTF-8: byte {raw[err.start]:#04x} at offset {err.start} ({err.reason})") from None
+        raise ConfigError(
+            f"data.path={str(path)!r} is not UTF-8: byte {raw[err.start]:#04x} at offset {err.start} ({err.reason})"
+        ) from None
 
 
 class Vocabulary:
@@ -104,7 +111,10 @@ def blocks(text: str, val_fraction: float, test_fraction: float, unit: str | Non
     n_val = int(len(text) * val_fraction)
     cuts = [len(text) - n_val - n_test, len(text) - n_test]
     if unit is not None:
-        cuts = [text.find(unit, cut - 1) + 1 if 0 < cut < len(text) and text.find(unit, cut - 1) >= 0 else cut for cut in cuts]
+        cuts = [
+            text.find(unit, cut - 1) + 1 if 0 < cut < len(text) and text.find(unit, cut - 1) >= 0 else cut
+            for cut in cuts
+        ]
     return {"train": text[: cuts[0]], "val": text[cuts[0] : cuts[1]], "test": text[cuts[1] :]}
 
 

@@ -13,16 +13,12 @@ from functools import cache
 import numpy as np
 from scipy.special import logsumexp
 
-TOY_SOURCES = (
-    "moons", "circles", "swissroll", "8gaussians", "checkerboard", "pinwheel", "2spirals"
-)
+TOY_SOURCES = ("moons", "circles", "swissroll", "8gaussians", "checkerboard", "pinwheel", "2spirals")
 
 # 8 Gaussians: centres at radius 4 on the 8 compass directions, std 0.5, all divided by 1.414.
 _8G_SCALE = 1.414
 _8G_STD = 0.5 / _8G_SCALE
-_8G_CENTRES = 4.0 / _8G_SCALE * np.array(
-    [(np.cos(a), np.sin(a)) for a in np.arange(8) * np.pi / 4]
-)
+_8G_CENTRES = 4.0 / _8G_SCALE * np.array([(np.cos(a), np.sin(a)) for a in np.arange(8) * np.pi / 4])
 # Monte Carlo size and seed for the 8-Gaussians entropy: a fixed seed keeps the number
 # reproducible, and 200k points put its standard error near 0.002 nats.
 _MC_SAMPLES = 200_000

@@ -58,8 +58,9 @@ class VectorDataModule(AffineDataModule):
         streams; tables (a bundled name, or source=file with `path` to a .npy/.csv) carve
         `test_fraction` of the rows, then `val_fraction` of the rest, with a seeded
         permutation. `shape`, `levels` and `modality` are checked against the data (models
-        read them by interpolation); `epochs`, `val_every_n_epochs` and `torch_threads` are read by the run config; `data_dir` and
-        `download` are accepted so every data config has the same keys: nothing is fetched."""
+        read them by interpolation); `epochs`, `val_every_n_epochs` and `torch_threads` are read
+        by the run config; `data_dir` and `download` are accepted so every data config has the
+        same keys: nothing is fetched."""
         super().__init__(batch_size, eval_batch_size, num_workers, shuffle_seed)
         check_source(source, VECTOR_SOURCES, path, "a .npy or .csv of rows")
         for key, value in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
@@ -109,7 +110,10 @@ class VectorDataModule(AffineDataModule):
 
     def _table_splits(self, table: np.ndarray) -> dict[str, np.ndarray]:
         hp = self.hparams
-        return {name: table[rows] for name, rows in carve_splits(len(table), hp.split_seed, hp.test_fraction, hp.val_fraction).items()}
+        return {
+            name: table[rows]
+            for name, rows in carve_splits(len(table), hp.split_seed, hp.test_fraction, hp.val_fraction).items()
+        }
 
     @property
     def reference_entropy_per_dim(self) -> float | None:

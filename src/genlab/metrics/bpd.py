@@ -53,9 +53,7 @@ def discretized_logistic_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor, le
     mid = inv_scale * (x - mean)
     log_pdf_mid = mid - log_scale - 2.0 * F.softplus(mid) + math.log(2 * half_bin)
     log_mid = torch.where(cdf_delta > 1e-5, torch.log(cdf_delta.clamp(min=1e-12)), log_pdf_mid)
-    return torch.where(
-        x < half_bin, log_cdf_plus, torch.where(x > 1 - half_bin, log_one_minus_cdf_minus, log_mid)
-    )
+    return torch.where(x < half_bin, log_cdf_plus, torch.where(x > 1 - half_bin, log_one_minus_cdf_minus, log_mid))
 
 
 def discretized_gaussian_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor, levels: int) -> Tensor:

@@ -34,7 +34,9 @@ class FeatureClassifier(nn.Module):
     """images in [0, 1] -> `num_features` features; `classify` adds the class head, or with
     num_classes=0 `reconstruct` adds an autoencoder's decoder (unlabelled data)."""
 
-    def __init__(self, data_shape: tuple[int, int, int], num_classes: int, num_features: int = 64, hidden: int = 16) -> None:
+    def __init__(
+        self, data_shape: tuple[int, int, int], num_classes: int, num_features: int = 64, hidden: int = 16
+    ) -> None:
         super().__init__()
         self.num_features = num_features  # torchmetrics reads this instead of probing with 299x299 input
         self.encoder = ConvEncoder(tuple(data_shape), hidden, num_features)
@@ -71,11 +73,13 @@ class InceptionFeatures(nn.Module):
 
 
 FEATURES = ("auto", "classifier", "autoencoder", "inception")
-CHANCE_MARGIN = 0.1   # a classifier within this of chance accuracy has learned nothing to trust
+CHANCE_MARGIN = 0.1  # a classifier within this of chance accuracy has learned nothing to trust
 MIN_AUTOENCODER_SKILL = 0.5  # 1 - MSE / MSE of the mean image: below, the encoder learned little
 
 
-def feature_network(kind: str, datamodule: ImageDataModule, cache_root: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def feature_network(
+    kind: str, datamodule: ImageDataModule, cache_root: str | Path | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
     """The feature net for sample-quality metrics, and what to report about it: its kind, its
     test score, and `feature_trusted` (with `feature_warning` when False)."""
     if kind not in FEATURES:
@@ -92,23 +96,35 @@ def feature_network(kind: str, datamodule: ImageDataModule, cache_root: str | Pa
     if kind == "auto":
         kind = "classifier" if labelled else "autoencoder"
     if kind == "classifier" and not labelled:
-        raise ConfigError(f"feature=classifier needs labels of two or more classes; data {datamodule.source} has {datamodule.num_classes}: use feature=auto (an autoencoder)")
+        raise ConfigError(
+            "feature=classifier needs labels of two or more classes; "
+            f"data {datamodule.source} has {datamodule.num_classes}: use feature=auto (an autoencoder)"
+        )
     net, score = load_or_train(datamodule, kind, cache_root)
     report: dict[str, Any] = {"feature": kind}
     if kind == "classifier":
         report["test/classifier_accuracy"] = score
         chance = 1 / datamodule.num_classes
         warning = (
-            f"the feature classifier's test accuracy {score:.3f} is at chance ({chance:.3f}): its features know nothing of the images"
+            (
+                f"the feature classifier's test accuracy {score:.3f} is at chance ({chance:.3f}): "
+                "its features know nothing of the images"
+            )
             if score < chance + CHANCE_MARGIN
-            else f"the feature classifier's test accuracy is {score:.3f}: the classes are told apart by a shortcut the features may be all about"
+            else (
+                f"the feature classifier's test accuracy is {score:.3f}: "
+                "the classes are told apart by a shortcut the features may be all about"
+            )
             if score >= 0.999
             else None
         )
     else:
         report["test/autoencoder_skill"] = score
         warning = (
-            f"the feature autoencoder reconstructs test images only {score:.2f} better than their mean image (1 - MSE ratio): its features carry little of the images"
+            (
+                f"the feature autoencoder reconstructs test images only {score:.2f} better than their mean image "
+                "(1 - MSE ratio): its features carry little of the images"
+            )
             if score < MIN_AUTOENCODER_SKILL
             else None
         )
@@ -119,7 +135,9 @@ def feature_network(kind: str, datamodule: ImageDataModule, cache_root: str | Pa
     return net, report
 
 
-def cache_paths(datamodule: ImageDataModule, kind: str = "classifier", cache_root: str | Path | None = None) -> tuple[Path, Path]:
+def cache_paths(
+    datamodule: ImageDataModule, kind: str = "classifier", cache_root: str | Path | None = None
+) -> tuple[Path, Path]:
     """Named by the source and a digest of the training images, so two different folders or
     arrays (or a changed file) never share a cache."""
     datamodule.setup()
@@ -149,7 +167,9 @@ def _score(net: FeatureClassifier, split, kind: str, to_float, mean_image: Tenso
     return correct / len(split.data) if kind == "classifier" else 1 - error / max(baseline, 1e-12)
 
 
-def train_feature_net(datamodule: ImageDataModule, kind: str = "classifier", epochs: int | None = None, seed: int = 0) -> tuple[FeatureClassifier, float]:
+def train_feature_net(
+    datamodule: ImageDataModule, kind: str = "classifier", epochs: int | None = None, seed: int = 0
+) -> tuple[FeatureClassifier, float]:
     """A plain loop (a minute at most on CPU); returns the net and its test score."""
     datamodule.setup()
     gen = torch.Generator().manual_seed(seed)
@@ -163,7 +183,11 @@ def train_feature_net(datamodule: ImageDataModule, kind: str = "classifier", epo
         net.train()
         for idx in torch.randperm(len(images), generator=gen).split(128):
             x = datamodule.to_model_input(images[idx])
-            loss = F.cross_entropy(net.classify(x), labels[idx]) if kind == "classifier" else F.mse_loss(net.reconstruct(x), x)
+            loss = (
+                F.cross_entropy(net.classify(x), labels[idx])
+                if kind == "classifier"
+                else F.mse_loss(net.reconstruct(x), x)
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -172,12 +196,20 @@ def train_feature_net(datamodule: ImageDataModule, kind: str = "classifier", epo
     return net.eval(), _score(net, datamodule.splits["test"], kind, datamodule.to_model_input, mean_image)
 
 
-def load_or_train(datamodule: ImageDataModule, kind: str = "classifier", cache_root: str | Path | None = None) -> tuple[FeatureClassifier, float]:
+def load_or_train(
+    datamodule: ImageDataModule, kind: str = "classifier", cache_root: str | Path | None = None
+) -> tuple[FeatureClassifier, float]:
     """The cached net if its checksum and metadata match, else a freshly trained one, with
     its test score (classifier: accuracy; autoencoder: 1 - MSE / MSE of the mean image)."""
     weights, meta_path = cache_paths(datamodule, kind, cache_root)
     num_classes = datamodule.num_classes if kind == "classifier" else 0
-    expected = {"version": VERSION, "kind": kind, "source": datamodule.source, "shape": list(datamodule.shape), "levels": datamodule.levels}
+    expected = {
+        "version": VERSION,
+        "kind": kind,
+        "source": datamodule.source,
+        "shape": list(datamodule.shape),
+        "levels": datamodule.levels,
+    }
     try:
         meta = json.loads(meta_path.read_text())
         if {k: meta.get(k) for k in expected} != expected:

@@ -41,7 +41,9 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, flo
     )
 
 
-def sample_quality(net: FeatureClassifier, real: Tensor, fake: Tensor, k: int = 3, kid_subsets: int = 50) -> dict[str, float]:
+def sample_quality(
+    net: FeatureClassifier, real: Tensor, fake: Tensor, k: int = 3, kid_subsets: int = 50
+) -> dict[str, float]:
     """FID, KID (mean, std), precision and recall of `fake` against `real` (both in [0, 1])."""
     fid = FrechetInceptionDistance(feature=net, reset_real_features=True)
     kid = KernelInceptionDistance(feature=net, subset_size=min(1000, len(real), len(fake)), subsets=kid_subsets)

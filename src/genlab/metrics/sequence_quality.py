@@ -17,9 +17,10 @@
   paper's encoder is TS2Vec (contrastive); genlab's is a recurrent autoencoder's code,
   trained here by reconstruction, seeded: a documented substitute, so its values are
   comparable within genlab, not with Diffusion-TS's table.
-Data are the sequences (n, T, C) as the model trains on them (data.scaling: sines as generated, archives min-max). The post-hoc nets
-are tiny (hidden 2 on sines): they run on one intra-op thread, where a batch step takes 4 ms
-on this CPU against 48 ms with two threads fighting over it.
+Data are the sequences (n, T, C) as the model trains on them (data.scaling: sines as
+generated, archives min-max). The post-hoc nets are tiny (hidden 2 on sines): they run on
+one intra-op thread, where a batch step takes 4 ms on this CPU against 48 ms with two
+threads fighting over it.
 """
 
 import functools
@@ -96,9 +97,13 @@ def discriminative_once(real: Tensor, fake: Tensor, iterations: int, seed: int) 
 
 
 @one_thread
-def discriminative_score(real: Tensor, fake: Tensor, iterations: int = 2000, repeats: int = 5, seed: int = 0) -> tuple[float, float]:
+def discriminative_score(
+    real: Tensor, fake: Tensor, iterations: int = 2000, repeats: int = 5, seed: int = 0
+) -> tuple[float, float]:
     """(mean, std) over `repeats` classifiers, each on its own split and initialisation."""
-    scores = torch.tensor([discriminative_once(real.float(), fake.float(), iterations, seed + r) for r in range(repeats)])
+    scores = torch.tensor(
+        [discriminative_once(real.float(), fake.float(), iterations, seed + r) for r in range(repeats)]
+    )
     return float(scores.mean()), float(scores.std()) if repeats > 1 else 0.0
 
 

@@ -29,13 +29,9 @@ def finite(x: Tensor) -> Tensor:
 
 def _prepare(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"need two (n, D) tensors with the same D, got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
+        raise ValueError(f"need two (n, D) tensors with the same D, got {tuple(x.shape)} and {tuple(y.shape)}")
     if len(x) < 2 or len(y) < 2:
-        raise ValueError(
-            f"need at least 2 rows per set for the unbiased terms, got {len(x)} and {len(y)}"
-        )
+        raise ValueError(f"need at least 2 rows per set for the unbiased terms, got {len(x)} and {len(y)}")
     return finite(x), finite(y)
 
 
@@ -46,9 +42,7 @@ def _pair_mean(a: Tensor, b: Tensor, fn: Callable[[Tensor], Tensor], same: bool)
     for i in range(0, len(a), CHUNK):
         values = fn(torch.cdist(a[i : i + CHUNK], b))
         if same:
-            values.diagonal(
-                offset=i
-            ).zero_()  # entry (r, i + r) is the pair of row i + r with itself
+            values.diagonal(offset=i).zero_()  # entry (r, i + r) is the pair of row i + r with itself
         total += float(values.sum())
     return total / (len(a) * (len(b) - 1) if same else len(a) * len(b))
 

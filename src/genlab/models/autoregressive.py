@@ -65,7 +65,9 @@ class GaussianMixture:
         # standardised): a fresh net outputs about 0 for every component, and K components
         # starting on one point split apart slowly or never. On 8 Gaussians (632 steps, four
         # seeds) test NLL 0.72-0.74 with the spread, 0.95-1.32 without it.
-        spread = (torch.arange(self.k, device=means.device) - (self.k - 1) / 2) * (4.0 / max(self.k - 1, 1))  # one component: 0
+        spread = (torch.arange(self.k, device=means.device) - (self.k - 1) / 2) * (
+            4.0 / max(self.k - 1, 1)
+        )  # one component: 0
         spread = spread.view(1, -1, *[1] * (means.ndim - 2))
         return logits, means + spread, log_stds.clamp(-7.0, 5.0)
 
@@ -117,12 +119,22 @@ class Autoregressive(GenerativeModel):
         self.conditional = Categorical(levels) if self.is_discrete else GaussianMixture(components)
         self.temperature, self.top_k, self.use_kv_cache = temperature, top_k, use_kv_cache
         self.validate_settings()
-        options = {"d_model": d_model, "n_layers": n_layers, "n_heads": n_heads, "dropout": dropout, "hidden": hidden, "kernel": kernel}
+        options = {
+            "d_model": d_model,
+            "n_layers": n_layers,
+            "n_heads": n_heads,
+            "dropout": dropout,
+            "hidden": hidden,
+            "kernel": kernel,
+        }
         inputs = {"data_shape": self.data_shape, "params_per_dim": self.conditional.params_per_dim}
         self.net = build_net("ar.net", net, modality, "net", inputs, options)
         order = getattr(self.net, "order", None)
         if order is None or sorted(order.tolist()) != list(range(self.num_dims)):
-            raise ConfigError(f"model.net={type(self.net).__name__} must have an `order`: a permutation of the {self.num_dims} positions")
+            raise ConfigError(
+                f"model.net={type(self.net).__name__} must have an `order`: "
+                f"a permutation of the {self.num_dims} positions"
+            )
 
     def validate_settings(self) -> None:
         choices = self.levels if self.is_discrete else self.conditional.k
@@ -162,10 +174,19 @@ class Autoregressive(GenerativeModel):
         first axis (for a sequence (T, C): the first k steps) kept, the rest sampled from the
         model given them. Needs a net whose order runs along that axis (the sequence nets)."""
         rest = tuple(self.data_shape[1:])
-        if prefix.ndim != len(self.data_shape) + 1 or tuple(prefix.shape[2:]) != rest or not 0 < prefix.shape[1] < self.data_shape[0]:
-            raise ConfigError(f"a prefix of shape {list(prefix.shape)} does not fit data shape {self.data_shape}: need (n, k, {', '.join(map(str, rest))}) with 0 < k < {self.data_shape[0]}")
+        if (
+            prefix.ndim != len(self.data_shape) + 1
+            or tuple(prefix.shape[2:]) != rest
+            or not 0 < prefix.shape[1] < self.data_shape[0]
+        ):
+            raise ConfigError(
+                f"a prefix of shape {list(prefix.shape)} does not fit data shape {self.data_shape}: "
+                f"need (n, k, {', '.join(map(str, rest))}) with 0 < k < {self.data_shape[0]}"
+            )
         if not torch.equal(self.net.order.cpu(), torch.arange(self.num_dims)):
-            raise ConfigError(f"model.net={type(self.net).__name__} does not generate in time order: it cannot continue a prefix")
+            raise ConfigError(
+                f"model.net={type(self.net).__name__} does not generate in time order: it cannot continue a prefix"
+            )
         return self._draw(prefix.shape[0], self.to_tokens(prefix.to(self.device)), use_kv_cache)
 
     def _draw(self, num_samples: int, prefix: Tensor | None, use_kv_cache: bool | None) -> Tensor:

@@ -43,7 +43,12 @@ def rng_states() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
         "python": {"version": version, "state": list(state), "gauss": gauss},
     }
 
@@ -94,7 +99,9 @@ class GenerativeModel(pl.LightningModule):
         self.levels = levels
         if modality not in self.MODALITIES:
             hint = f"; on text use {self.TEXT_FAMILIES}" if modality == "text" else ""
-            raise ConfigError(f"{type(self).__name__} does not model {modality} data (it models: {', '.join(self.MODALITIES)}){hint}")
+            raise ConfigError(
+                f"{type(self).__name__} does not model {modality} data (it models: {', '.join(self.MODALITIES)}){hint}"
+            )
         self.modality = modality
         self.optimizer_cfg = plain(optimizer) or {"_target_": "torch.optim.Adam", "lr": 1e-3}
         self.scheduler_cfg = plain(scheduler)
@@ -137,7 +144,9 @@ class GenerativeModel(pl.LightningModule):
     def bits_per_dim(self, x: Tensor) -> Tensor:
         """(n,) NLL of discrete data in bits/dim."""
         if not self.is_discrete:
-            raise ConfigError(f"{type(self).__name__} models continuous data: bits/dim is undefined, use nll (nats/dim)")
+            raise ConfigError(
+                f"{type(self).__name__} models continuous data: bits/dim is undefined, use nll (nats/dim)"
+            )
         return self.per_dim(self.nll(x))
 
     def validate_settings(self) -> None:
@@ -198,7 +207,9 @@ class GenerativeModel(pl.LightningModule):
         self.log(f"{stage}/loss", loss, prog_bar=stage == "val", sync_dist=True)
         if self.has_likelihood:
             nll = self.nll(x) if stage == "val" else self.test_nll(x)
-            self.log(f"{stage}/{self.likelihood_name}", self.per_dim(nll).mean(), prog_bar=stage == "val", sync_dist=True)
+            self.log(
+                f"{stage}/{self.likelihood_name}", self.per_dim(nll).mean(), prog_bar=stage == "val", sync_dist=True
+            )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch_inputs(batch), "val")

@@ -40,6 +40,7 @@ class ContinuousLikelihood(Option):
 
 class Diffusion(GenerativeModel):
     RUNTIME_SETTINGS = ("sampler", "sampling_steps", "eta", "vlb_timesteps", "ode_steps")
+
     def __init__(
         self,
         data_shape: list[int],
@@ -147,7 +148,9 @@ class Diffusion(GenerativeModel):
         """(n,) nats: the probability-flow ODE's NLL (continuous data, `ode`) with the EMA net
         that samples, else the variational bound."""
         if self.use_ode:
-            return ode_nll(self.eps_fn(self.ema_net.module), self.to_x0(x), self.schedule.alphas_cumprod, self.ode_steps)
+            return ode_nll(
+                self.eps_fn(self.ema_net.module), self.to_x0(x), self.schedule.alphas_cumprod, self.ode_steps
+            )
         return self.vlb(x)
 
     def eps_fn(self, net: torch.nn.Module):
@@ -184,14 +187,20 @@ class Diffusion(GenerativeModel):
         return self.sample_from(noise)
 
     @torch.no_grad()
-    def sample_from(self, noise: Tensor, sampler: str | None = None, steps: int | None = None, eta: float | None = None) -> Tensor:
+    def sample_from(
+        self, noise: Tensor, sampler: str | None = None, steps: int | None = None, eta: float | None = None
+    ) -> Tensor:
         """Run the reverse process from x_{T-1} = noise with the EMA network; returns samples in
         the model's units (discrete data: on the [0, 1] grid)."""
         sampler = sampler or self.sampler
         steps = steps or self.sampling_steps
         eta = self.eta if eta is None else eta
         net, x = self.ema_net.module, noise
-        timesteps = list(range(self.num_timesteps - 1, -1, -1)) if sampler == Sampler.DDPM else self.schedule.ddim_timesteps(steps)
+        timesteps = (
+            list(range(self.num_timesteps - 1, -1, -1))
+            if sampler == Sampler.DDPM
+            else self.schedule.ddim_timesteps(steps)
+        )
         # Clip x_0 to the data's range ([-1, 1] for discrete data, the largest |x_0| seen in
         # training for continuous data). Without it the cosine schedule's last steps, where
         # abar falls by orders of magnitude per step, amplify any error in eps by

@@ -48,7 +48,9 @@ class Flow(GenerativeModel):
         self.logit_alpha, self.temperature = logit_alpha, temperature
         self.validate_settings()
         options = {"num_scales": num_scales, "steps_per_scale": steps_per_scale, "hidden": hidden, "coupling": coupling}
-        self.transform = build_net("flow.transform", transform, modality, "transform", {"data_shape": self.data_shape}, options)
+        self.transform = build_net(
+            "flow.transform", transform, modality, "transform", {"data_shape": self.data_shape}, options
+        )
 
     def validate_settings(self) -> None:
         if not isinstance(self.temperature, (int, float)) or self.temperature < 0:

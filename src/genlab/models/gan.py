@@ -64,7 +64,9 @@ class GAN(GenerativeModel):
             {"in_features": latent_dim, "data_shape": self.data_shape, "params_per_dim": 1}, options,
         )  # fmt: skip
         self.generator = nn.Sequential(net, nn.Sigmoid() if self.is_discrete else nn.Identity())
-        self.discriminator = build_net("gan.discriminator", discriminator, modality, "discriminator", {"data_shape": self.data_shape}, options)
+        self.discriminator = build_net(
+            "gan.discriminator", discriminator, modality, "discriminator", {"data_shape": self.data_shape}, options
+        )
         self.ema_generator = ema_model(self.generator, ema_decay)
 
     def critic(self, x: Tensor) -> Tensor:
@@ -128,7 +130,13 @@ class GAN(GenerativeModel):
         opt_g.step()
         self.ema_generator.update_parameters(self.generator)
         self.log_dict(
-            {"train/loss": d_loss + g_loss, "train/d_loss": d_total, "train/g_loss": g_loss, "train/d_real": d_real, "train/d_fake": d_fake},
+            {
+                "train/loss": d_loss + g_loss,
+                "train/d_loss": d_total,
+                "train/g_loss": g_loss,
+                "train/d_real": d_real,
+                "train/d_fake": d_fake,
+            },
             prog_bar=False,
         )
 

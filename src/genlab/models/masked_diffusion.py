@@ -10,7 +10,8 @@ parameterisation), so only masked positions cost bits.
 
 Bound (what `test/bpd` is, in bits per character): the discrete-time variational bound with
 `num_timesteps` = T steps t_i = i / T,
-    -log p(x) <= sum_i (alpha(t_{i-1}) - alpha(t_i)) / (1 - alpha(t_i)) E_q(z_{t_i}|x)[sum over masked positions of -log p(x_j | z_{t_i})],
+    -log p(x) <= sum_i (alpha(t_{i-1}) - alpha(t_i)) / (1 - alpha(t_i))
+                 E_q(z_{t_i}|x)[sum over masked positions of -log p(x_j | z_{t_i})],
 with no prior term (alpha(1) = 0) and no decoder term (alpha(0) = 1). Evaluation sums all T
 terms (`vlb_timesteps: null`) or estimates the sum without bias from K timesteps drawn per
 window (T * mean). A denoiser that predicts uniform characters gets exactly log2(vocab):
@@ -76,7 +77,14 @@ class MaskedDiffusion(GenerativeModel):
         self.sampler, self.sampling_steps, self.vlb_timesteps = sampler, sampling_steps, vlb_timesteps
         self.validate_settings()
         self.mask_id = levels  # one id past the vocabulary
-        self.net = build_net("diffusion.net", net, modality, "net", {"data_shape": self.data_shape, "vocab": levels}, {"dropout": dropout})
+        self.net = build_net(
+            "diffusion.net",
+            net,
+            modality,
+            "net",
+            {"data_shape": self.data_shape, "vocab": levels},
+            {"dropout": dropout},
+        )
         self.ema_net = ema_model(self.net, ema_decay)
 
     def validate_settings(self) -> None:

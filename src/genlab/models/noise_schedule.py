@@ -34,7 +34,9 @@ class Sampler(Option):
 
 
 def make_betas(kind: str, num_timesteps: int) -> Tensor:
-    if Schedule.parse("model.schedule", kind) == Schedule.LINEAR:  # Ho et al.'s 1e-4..0.02 at T=1000, rescaled for other T
+    if (
+        Schedule.parse("model.schedule", kind) == Schedule.LINEAR
+    ):  # Ho et al.'s 1e-4..0.02 at T=1000, rescaled for other T
         scale = 1000.0 / num_timesteps
         return torch.linspace(scale * 1e-4, scale * 0.02, num_timesteps, dtype=torch.float64)
     s = 0.008  # cosine: Nichol & Dhariwal 2021

@@ -31,7 +31,9 @@ def _interp(u: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
     return ys[i - 1] + w * (ys[i] - ys[i - 1])
 
 
-EXACT_TRACE_MAX_DIMS = 8  # the 2-D toys exactly; a 10 x 1 sequence already cost 10 passes of a transformer per evaluation
+EXACT_TRACE_MAX_DIMS = (
+    8  # the 2-D toys exactly; a 10 x 1 sequence already cost 10 passes of a transformer per evaluation
+)
 
 
 def ode_nll(eps_fn: Callable[[Tensor, Tensor], Tensor], x0: Tensor, alphas_cumprod: Tensor, steps: int) -> Tensor:
@@ -41,7 +43,9 @@ def ode_nll(eps_fn: Callable[[Tensor, Tensor], Tensor], x0: Tensor, alphas_cumpr
     timesteps = torch.arange(len(ab), dtype=torch.float64, device=ab.device)
     n, dims = x0.shape[0], x0[0].numel()
     with torch.inference_mode(False):  # Lightning tests under inference mode; the probe enters autograd
-        probe = None if dims <= EXACT_TRACE_MAX_DIMS else (torch.randint(0, 2, (n, dims), device=x0.device) * 2 - 1).float()
+        probe = (
+            None if dims <= EXACT_TRACE_MAX_DIMS else (torch.randint(0, 2, (n, dims), device=x0.device) * 2 - 1).float()
+        )
 
     def dynamics(u: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         y = state[0]
@@ -67,7 +71,13 @@ def ode_nll(eps_fn: Callable[[Tensor, Tensor], Tensor], x0: Tensor, alphas_cumpr
         y0 = x0.double().clone() / alpha0
     span = torch.stack([log_sigmas[0], log_sigmas[-1]])
     step = float(span[1] - span[0]) / steps
-    ys, divs = odeint(dynamics, (y0, torch.zeros(n, dtype=torch.float64, device=x0.device)), span, method="rk4", options={"step_size": step})
+    ys, divs = odeint(
+        dynamics,
+        (y0, torch.zeros(n, dtype=torch.float64, device=x0.device)),
+        span,
+        method="rk4",
+        options={"step_size": step},
+    )
     y_end, div = ys[-1], divs[-1]
     alpha_end = 1.0 / math.sqrt(1.0 + math.exp(2 * float(log_sigmas[-1])))
     x_end = (alpha_end * y_end).reshape(n, dims)

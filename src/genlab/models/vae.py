@@ -82,7 +82,14 @@ class VAE(GenerativeModel):
         self.validate_settings()
         self.params_per_dim = {"logistic": 2, "gaussian": 2, "categorical": levels}[self.likelihood]
         options = {"hidden": hidden}
-        self.encoder = build_net("vae.encoder", encoder, modality, "encoder", {"data_shape": self.data_shape, "out_features": 2 * latent_dim}, options)
+        self.encoder = build_net(
+            "vae.encoder",
+            encoder,
+            modality,
+            "encoder",
+            {"data_shape": self.data_shape, "out_features": 2 * latent_dim},
+            options,
+        )
         self.decoder = build_net(
             "vae.decoder", decoder, modality, "decoder",
             {"in_features": latent_dim, "data_shape": self.data_shape, "params_per_dim": self.params_per_dim}, options,

@@ -77,9 +77,21 @@ LSTM = {
 }
 
 DEFAULTS: dict[str, dict[str, Net]] = {
-    "vae.encoder": {"image": Net(ConvEncoder, ("hidden",)), "vector": Net(VectorEncoder), "sequence": Net(TemporalEncoder, ("hidden",))},
-    "vae.decoder": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder), "sequence": Net(TemporalDecoder, ("hidden",))},
-    "gan.generator": {"image": Net(conv_decoder, ("hidden",)), "vector": Net(VectorDecoder), "sequence": Net(TemporalDecoder, ("hidden",))},
+    "vae.encoder": {
+        "image": Net(ConvEncoder, ("hidden",)),
+        "vector": Net(VectorEncoder),
+        "sequence": Net(TemporalEncoder, ("hidden",)),
+    },
+    "vae.decoder": {
+        "image": Net(conv_decoder, ("hidden",)),
+        "vector": Net(VectorDecoder),
+        "sequence": Net(TemporalDecoder, ("hidden",)),
+    },
+    "gan.generator": {
+        "image": Net(conv_decoder, ("hidden",)),
+        "vector": Net(VectorDecoder),
+        "sequence": Net(TemporalDecoder, ("hidden",)),
+    },
     "gan.discriminator": {
         "image": Net(conv_critic, ("hidden", "spectral")),
         "vector": Net(VectorCritic, ("spectral",)),
@@ -88,7 +100,12 @@ DEFAULTS: dict[str, dict[str, Net]] = {
     # Sequences: the tutorial's recurrent net with its two layers (ar_rnn.yaml), whatever
     # model.n_layers says for the image transformer: three layers took 6 minutes on sines.
     # The transformer over time steps reached -1.70 nats/dim there, the GRU -3.21.
-    "ar.net": {"image": TRANSFORMER["image"], "vector": Net(MADE), "sequence": Net(RecurrentAR, ("hidden",), {"n_layers": 2}), "text": TRANSFORMER["text"]},
+    "ar.net": {
+        "image": TRANSFORMER["image"],
+        "vector": Net(MADE),
+        "sequence": Net(RecurrentAR, ("hidden",), {"n_layers": 2}),
+        "text": TRANSFORMER["text"],
+    },
     "flow.transform": {
         "image": Net(Glow, ("num_scales", "steps_per_scale", "hidden", "coupling")),
         "vector": Net(CouplingFlow, ("coupling",)),
@@ -116,18 +133,24 @@ NAMED: dict[str, dict[str, Net | dict[str, Net]]] = {
 }
 
 
-def build_net(role: str, spec: str | dict | None, modality: str, key: str, inputs: dict[str, Any], family_options: dict[str, Any]) -> nn.Module:
+def build_net(
+    role: str, spec: str | dict | None, modality: str, key: str, inputs: dict[str, Any], family_options: dict[str, Any]
+) -> nn.Module:
     """The network for `role` (config key `model.<key>`) on `modality`; see the module docstring."""
     if isinstance(spec, dict) and "_target_" in spec:
         try:
             return hydra.utils.instantiate(dict(spec), **inputs)
         except Exception as err:  # an import error or a bad argument, in the user's own code
             cause = " ".join(str(err.__cause__ or err).split())  # one line, whatever the library wrote
-            raise ConfigError(f"model.{key}._target_={spec['_target_']} could not be built with inputs {sorted(inputs)}: {cause}") from None
+            raise ConfigError(
+                f"model.{key}._target_={spec['_target_']} could not be built with inputs {sorted(inputs)}: {cause}"
+            ) from None
     if isinstance(spec, str):
         named = NAMED.get(role, {})
         if spec not in named:
-            raise ConfigError(f"model.{key}={spec!r} is unknown; valid: {', '.join(named) or 'null'} or a dict with _target_")
+            raise ConfigError(
+                f"model.{key}={spec!r} is unknown; valid: {', '.join(named) or 'null'} or a dict with _target_"
+            )
         net = named[spec]
         if isinstance(net, dict):
             if modality not in net:
@@ -136,9 +159,17 @@ def build_net(role: str, spec: str | dict | None, modality: str, key: str, input
     else:
         defaults = DEFAULTS[role]
         if modality not in defaults:
-            raise ConfigError(f"model.{key}: no default network for modality {modality!r} (have: {', '.join(defaults)}); set model.{key}._target_")
+            raise ConfigError(
+                f"model.{key}: no default network for modality {modality!r} (have: {', '.join(defaults)}); "
+                f"set model.{key}._target_"
+            )
         net = defaults[modality]
-    kwargs = {**inputs, **{k: family_options[k] for k in net.family_options}, **net.fixed, **(spec if isinstance(spec, dict) else {})}
+    kwargs = {
+        **inputs,
+        **{k: family_options[k] for k in net.family_options},
+        **net.fixed,
+        **(spec if isinstance(spec, dict) else {}),
+    }
     try:
         return net.build(**kwargs)
     except (TypeError, ValueError) as err:

@@ -56,9 +56,7 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """(n, in_features) -> (n, out_channels, H, W), mirroring ConvEncoder's ladder."""
 
-    def __init__(
-        self, in_features: int, data_shape: tuple[int, int, int], hidden: int, out_channels: int
-    ) -> None:
+    def __init__(self, in_features: int, data_shape: tuple[int, int, int], hidden: int, out_channels: int) -> None:
         super().__init__()
         _, h, w = data_shape
         sizes = resolution_ladder(h, w)[::-1]

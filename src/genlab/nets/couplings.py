@@ -45,7 +45,9 @@ class VectorCoupling(nn.Module):
         params = self.net(x_a).view(x.shape[0], x_b.shape[1], -1)
         if self.kind == VectorCouplingKind.SPLINE:
             k = self.bins
-            y_b, log_deriv = rational_quadratic(x_b, params[..., :k], params[..., k : 2 * k], params[..., 2 * k :], self.bound, inverse)
+            y_b, log_deriv = rational_quadratic(
+                x_b, params[..., :k], params[..., k : 2 * k], params[..., 2 * k :], self.bound, inverse
+            )
             logdet = log_deriv.sum(1)
         else:
             shift, log_scale = params[..., 0], torch.zeros_like(params[..., 0])
@@ -70,14 +72,23 @@ class CouplingFlow(nn.Module):
     """x (n, *shape) -> (z (n, D), log|det dz/dx| (n,)); `inverse` maps flat z back exactly."""
 
     def __init__(
-        self, data_shape: tuple[int, ...], coupling: str = "affine", num_layers: int = 8, hidden: int = 64, depth: int = 2, bins: int = 8, bound: float = 4.0
+        self,
+        data_shape: tuple[int, ...],
+        coupling: str = "affine",
+        num_layers: int = 8,
+        hidden: int = 64,
+        depth: int = 2,
+        bins: int = 8,
+        bound: float = 4.0,
     ) -> None:
         super().__init__()
         coupling = VectorCouplingKind.parse("model.coupling", coupling)
         dim = math.prod(data_shape)
         if dim < 2:
             raise ValueError(f"a coupling flow needs D >= 2 coordinates, not data shape {list(data_shape)}")
-        self.layers = nn.ModuleList(VectorCoupling(dim, coupling, hidden, depth, bins, bound) for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            VectorCoupling(dim, coupling, hidden, depth, bins, bound) for _ in range(num_layers)
+        )
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x = x.flatten(1)

@@ -22,7 +22,14 @@ class ImageCouplingKind(Option):
 
 
 class Glow(nn.Module):
-    def __init__(self, data_shape: tuple[int, int, int], num_scales: int = 2, steps_per_scale: int = 4, hidden: int = 64, coupling: str = "affine") -> None:
+    def __init__(
+        self,
+        data_shape: tuple[int, int, int],
+        num_scales: int = 2,
+        steps_per_scale: int = 4,
+        hidden: int = 64,
+        coupling: str = "affine",
+    ) -> None:
         super().__init__()
         affine = ImageCouplingKind.parse("model.coupling", coupling) == ImageCouplingKind.AFFINE
         if len(data_shape) != 3:
@@ -32,8 +39,9 @@ class Glow(nn.Module):
         if not 1 <= num_scales <= max_scales:
             raise ValueError(
                 f"model.num_scales={num_scales} cannot squeeze data shape {list(data_shape)}: "
-                f"valid for this shape: 1..{max_scales}" if max_scales else
-                f"data shape {list(data_shape)} cannot be squeezed (height and width must be even)"
+                f"valid for this shape: 1..{max_scales}"
+                if max_scales
+                else f"data shape {list(data_shape)} cannot be squeezed (height and width must be even)"
             )
         if steps_per_scale < 1 or hidden < 1:
             raise ValueError(f"model.steps_per_scale={steps_per_scale} and model.hidden={hidden} must be >= 1")

@@ -9,7 +9,14 @@ from torch.nn.utils.parametrizations import spectral_norm
 from genlab.nets.unet import timestep_embedding
 
 
-def mlp(in_features: int, out_features: int, hidden: int, depth: int, activation: type[nn.Module] = nn.SiLU, spectral: bool = False) -> nn.Sequential:
+def mlp(
+    in_features: int,
+    out_features: int,
+    hidden: int,
+    depth: int,
+    activation: type[nn.Module] = nn.SiLU,
+    spectral: bool = False,
+) -> nn.Sequential:
     """`depth` hidden layers of width `hidden`, then a linear head."""
     wrap = spectral_norm if spectral else (lambda m: m)
     layers: list[nn.Module] = []
@@ -35,7 +42,9 @@ class VectorEncoder(nn.Module):
 class VectorDecoder(nn.Module):
     """(n, in_features) -> (n, params_per_dim, *shape): per-dimension distribution parameters."""
 
-    def __init__(self, in_features: int, data_shape: tuple[int, ...], params_per_dim: int = 1, hidden: int = 128, depth: int = 3) -> None:
+    def __init__(
+        self, in_features: int, data_shape: tuple[int, ...], params_per_dim: int = 1, hidden: int = 128, depth: int = 3
+    ) -> None:
         super().__init__()
         self.out_shape = (params_per_dim, *data_shape)
         self.net = mlp(in_features, math.prod(self.out_shape), hidden, depth)
@@ -66,7 +75,14 @@ class TimeMLP(nn.Module):
         self.temb = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.inp = nn.Linear(dim, hidden)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Dropout(dropout), nn.Linear(hidden, hidden))
+            nn.Sequential(
+                nn.LayerNorm(hidden),
+                nn.SiLU(),
+                nn.Linear(hidden, hidden),
+                nn.SiLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, hidden),
+            )
             for _ in range(depth)
         )
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, dim))

@@ -94,7 +94,9 @@ class GatedPixelCNN(nn.Module):
         return self.head(h).view(n, self.colours, self.levels, hh, ww).transpose(1, 2)
 
 
-def raster_pixelcnn(data_shape: tuple[int, int, int], params_per_dim: int, hidden: int, n_layers: int, kernel: int) -> GatedPixelCNN:
+def raster_pixelcnn(
+    data_shape: tuple[int, int, int], params_per_dim: int, hidden: int, n_layers: int, kernel: int
+) -> GatedPixelCNN:
     """The PixelCNN as an autoregressive backbone: data shape in, its raster order attached."""
     if len(data_shape) != 3:
         raise ValueError(f"the PixelCNN models images (C, H, W), not data shape {list(data_shape)}")

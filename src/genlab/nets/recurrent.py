@@ -31,7 +31,13 @@ class RecurrentAR(nn.Module):
     """(n, *shape) continuous values -> (n, params_per_dim, *shape) conditional parameters."""
 
     def __init__(
-        self, data_shape: tuple[int, ...], params_per_dim: int, hidden: int = 64, n_layers: int = 2, cell: str = "gru", tokens: bool = False
+        self,
+        data_shape: tuple[int, ...],
+        params_per_dim: int,
+        hidden: int = 64,
+        n_layers: int = 2,
+        cell: str = "gru",
+        tokens: bool = False,
     ) -> None:
         """`tokens`: the inputs are ids in [0, params_per_dim) (text: one logit per id), each
         read through an embedding; otherwise continuous values through a linear map."""
@@ -50,7 +56,10 @@ class RecurrentAR(nn.Module):
         if self.tokens:
             return self.inp(values.long())
         if not torch.is_floating_point(values):
-            raise ValueError("the recurrent AR net models continuous values here; text takes its token form (model.net=gru on text data)")
+            raise ValueError(
+                "the recurrent AR net models continuous values here; "
+                "text takes its token form (model.net=gru on text data)"
+            )
         return self.inp(values[..., None].to(self.inp.weight.dtype))
 
     def forward(self, x: Tensor) -> Tensor:

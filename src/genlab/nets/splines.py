@@ -28,7 +28,9 @@ def _gather(values: Tensor, index: Tensor) -> Tensor:
     return values.gather(-1, index[..., None])[..., 0]
 
 
-def rational_quadratic(x: Tensor, widths: Tensor, heights: Tensor, derivatives: Tensor, bound: float, inverse: bool = False) -> tuple[Tensor, Tensor]:
+def rational_quadratic(
+    x: Tensor, widths: Tensor, heights: Tensor, derivatives: Tensor, bound: float, inverse: bool = False
+) -> tuple[Tensor, Tensor]:
     """Elementwise y = f(x) (or x = f^-1(y) with `inverse`) and log|df/dx| at the input's
     point (inverse: at the output's, so callers negate it). widths, heights: (..., K);
     derivatives: (..., K-1)."""
@@ -38,7 +40,9 @@ def rational_quadratic(x: Tensor, widths: Tensor, heights: Tensor, derivatives: 
     inside = (x > -bound) & (x < bound)
     xc = x.clamp(-bound, bound)
     knots = yk if inverse else xk
-    idx = (torch.searchsorted(knots[..., 1:-1].contiguous(), xc[..., None].contiguous())[..., 0]).clamp(0, widths.shape[-1] - 1)
+    idx = (torch.searchsorted(knots[..., 1:-1].contiguous(), xc[..., None].contiguous())[..., 0]).clamp(
+        0, widths.shape[-1] - 1
+    )
     x0, x1 = _gather(xk, idx), _gather(xk, idx + 1)
     y0, y1 = _gather(yk, idx), _gather(yk, idx + 1)
     d0, d1 = _gather(d, idx), _gather(d, idx + 1)

@@ -40,7 +40,11 @@ class RecurrentCore(nn.Module):
         return {}
 
     def step(self, previous: Tensor | None, cache: dict[str, object], num_samples: int) -> Tensor:
-        inp = self.start.expand(num_samples, 1, -1) if previous is None else self.inp(previous[:, None].to(self.inp.weight.dtype))
+        inp = (
+            self.start.expand(num_samples, 1, -1)
+            if previous is None
+            else self.inp(previous[:, None].to(self.inp.weight.dtype))
+        )
         h, cache["state"] = self.rnn(inp, cache.get("state"))
         return h[:, 0]
 
@@ -55,7 +59,9 @@ class StepwiseAR(nn.Module):
         # an added embedding only) every channel's mean was the same function of h_t, and the
         # 5-channel sines stalled at -1.3 nats/dim where one value per step reached -3.2.
         self.head = nn.Linear(width, channels * params_per_dim)
-        self.within = nn.Parameter(torch.randn(channels, channels, params_per_dim) * 0.02)  # [c, c'] acts for c' < c only
+        self.within = nn.Parameter(
+            torch.randn(channels, channels, params_per_dim) * 0.02
+        )  # [c, c'] acts for c' < c only
         self.register_buffer("mask", torch.ones(channels, channels).tril(-1)[..., None], persistent=False)
         self.order = torch.arange(steps * channels)
 
@@ -97,12 +103,18 @@ def _shape(data_shape: tuple[int, ...]) -> tuple[int, int]:
     return steps, channels
 
 
-def sequence_transformer(data_shape: tuple[int, ...], params_per_dim: int, d_model: int, n_layers: int, n_heads: int, dropout: float = 0.0) -> StepwiseAR:
+def sequence_transformer(
+    data_shape: tuple[int, ...], params_per_dim: int, d_model: int, n_layers: int, n_heads: int, dropout: float = 0.0
+) -> StepwiseAR:
     steps, channels = _shape(data_shape)
-    core = CausalTransformer(None, (steps, 1, 1), d_model, n_layers, n_heads, dropout, out_features=d_model, in_features=channels)
+    core = CausalTransformer(
+        None, (steps, 1, 1), d_model, n_layers, n_heads, dropout, out_features=d_model, in_features=channels
+    )
     return StepwiseAR(core, data_shape, params_per_dim, d_model)
 
 
-def sequence_recurrent(data_shape: tuple[int, ...], params_per_dim: int, hidden: int = 64, n_layers: int = 2, cell: str = "gru") -> StepwiseAR:
+def sequence_recurrent(
+    data_shape: tuple[int, ...], params_per_dim: int, hidden: int = 64, n_layers: int = 2, cell: str = "gru"
+) -> StepwiseAR:
     _, channels = _shape(data_shape)
     return StepwiseAR(RecurrentCore(channels, hidden, n_layers, cell), data_shape, params_per_dim, hidden)

@@ -66,7 +66,9 @@ def temporal_critic(data_shape: tuple[int, ...], hidden: int = 64, depth: int = 
 class TemporalDecoder(nn.Module):
     """(n, in_features) -> (n, params_per_dim, T, C): per-value distribution parameters."""
 
-    def __init__(self, in_features: int, data_shape: tuple[int, ...], params_per_dim: int = 1, hidden: int = 64, depth: int = 3) -> None:
+    def __init__(
+        self, in_features: int, data_shape: tuple[int, ...], params_per_dim: int = 1, hidden: int = 64, depth: int = 3
+    ) -> None:
         super().__init__()
         self.steps, self.channels = _check(data_shape)
         self.hidden, self.params_per_dim = hidden, params_per_dim
@@ -86,7 +88,9 @@ class TemporalDenoiser(nn.Module):
     Two layers by default: the test likelihood solves an ODE of 160 net evaluations with a
     backward pass each, 1.2 s per evaluation on 2,000 sines with three layers on one core."""
 
-    def __init__(self, data_shape: tuple[int, ...], d_model: int = 64, n_layers: int = 2, n_heads: int = 4, dropout: float = 0.0) -> None:
+    def __init__(
+        self, data_shape: tuple[int, ...], d_model: int = 64, n_layers: int = 2, n_heads: int = 4, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         steps, channels = _check(data_shape)
         if d_model % n_heads:
@@ -95,7 +99,9 @@ class TemporalDenoiser(nn.Module):
         self.inp = nn.Linear(channels, d_model)
         self.pos = nn.Parameter(torch.randn(steps, d_model) * 0.02)
         self.temb = nn.Sequential(nn.Linear(d_model, d_model), nn.SiLU(), nn.Linear(d_model, d_model))
-        layer = nn.TransformerEncoderLayer(d_model, n_heads, 4 * d_model, dropout, activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, n_heads, 4 * d_model, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, channels))
 

@@ -12,7 +12,15 @@ from torch import Tensor, nn
 class TokenDenoiser(nn.Module):
     """(n, T) ids in [0, vocab] (vocab = the mask) -> logits (n, T, vocab)."""
 
-    def __init__(self, data_shape: tuple[int, ...], vocab: int, d_model: int = 64, n_layers: int = 3, n_heads: int = 4, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        vocab: int,
+        d_model: int = 64,
+        n_layers: int = 3,
+        n_heads: int = 4,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if len(data_shape) != 1:
             raise ValueError(f"the token denoiser models character windows (T,), not data shape {list(data_shape)}")
@@ -20,7 +28,9 @@ class TokenDenoiser(nn.Module):
             raise ValueError(f"model.net.d_model={d_model} must be divisible by model.net.n_heads={n_heads}")
         self.tok_emb = nn.Embedding(vocab + 1, d_model)
         self.pos = nn.Parameter(torch.randn(data_shape[0], d_model) * 0.02)
-        layer = nn.TransformerEncoderLayer(d_model, n_heads, 4 * d_model, dropout, activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, n_heads, 4 * d_model, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, vocab))
 

@@ -145,7 +145,9 @@ class CausalTransformer(nn.Module):
 
     def step(self, previous: Tensor | None, cache: KVCache, batch: int) -> Tensor:
         """Logits (n, vocab) for position cache.length, given the token before it (None: start)."""
-        x = self.embed(None if previous is None else previous[:, None], batch) + self.position(cache.length, cache.length + 1)
+        x = self.embed(None if previous is None else previous[:, None], batch) + self.position(
+            cache.length, cache.length + 1
+        )
         for i, block in enumerate(self.blocks):
             x = block.step(x, cache, i)
         cache.length += 1
@@ -156,7 +158,15 @@ class RasterTransformer(CausalTransformer):
     """The autoregressive image net: tokens (n, C, H, W) -> logits (n, levels, C, H, W), causal in
     raster order (`order`); `step` (inherited) serves KV-cached sampling in that order."""
 
-    def __init__(self, data_shape: tuple[int, int, int], params_per_dim: int, d_model: int, n_layers: int, n_heads: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        data_shape: tuple[int, int, int],
+        params_per_dim: int,
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        dropout: float = 0.0,
+    ) -> None:
         if len(data_shape) != 3:
             raise ValueError(f"the raster transformer models images (C, H, W), not data shape {list(data_shape)}")
         c, h, w = data_shape
@@ -173,7 +183,15 @@ class TextTransformer(CausalTransformer):
     """The autoregressive text net: character ids (n, T) -> logits (n, vocab, T), causal in
     reading order, one learned embedding per position; `step` serves KV-cached sampling."""
 
-    def __init__(self, data_shape: tuple[int, ...], params_per_dim: int, d_model: int, n_layers: int, n_heads: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        params_per_dim: int,
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        dropout: float = 0.0,
+    ) -> None:
         if len(data_shape) != 1:
             raise ValueError(f"the text transformer models character windows (T,), not data shape {list(data_shape)}")
         super().__init__(params_per_dim, (data_shape[0], 1, 1), d_model, n_layers, n_heads, dropout)

@@ -55,7 +55,9 @@ class SelfAttention(nn.Module):
 class UNet(nn.Module):
     """(x_t, t) -> a tensor shaped like x_t (the epsilon or v prediction)."""
 
-    def __init__(self, data_shape: tuple[int, int, int], base: int = 32, num_res_blocks: int = 1, dropout: float = 0.0) -> None:
+    def __init__(
+        self, data_shape: tuple[int, int, int], base: int = 32, num_res_blocks: int = 1, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         c, h, w = data_shape
         self.sizes = resolution_ladder(h, w)
@@ -67,7 +69,9 @@ class UNet(nn.Module):
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         ch = chans[0]
         for i, out in enumerate(chans):
-            self.down.append(nn.ModuleList(ResBlock(ch if j == 0 else out, out, temb_dim, dropout) for j in range(num_res_blocks)))
+            self.down.append(
+                nn.ModuleList(ResBlock(ch if j == 0 else out, out, temb_dim, dropout) for j in range(num_res_blocks))
+            )
             ch = out
             if i < len(chans) - 1:
                 self.downsample.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
@@ -76,7 +80,11 @@ class UNet(nn.Module):
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i in reversed(range(len(chans))):
             out = chans[i]
-            self.up.append(nn.ModuleList(ResBlock((ch if j == 0 else out) + out, out, temb_dim, dropout) for j in range(num_res_blocks)))
+            self.up.append(
+                nn.ModuleList(
+                    ResBlock((ch if j == 0 else out) + out, out, temb_dim, dropout) for j in range(num_res_blocks)
+                )
+            )
             ch = out
             if i > 0:
                 self.upsample.append(nn.Conv2d(ch, ch, 3, padding=1))

@@ -23,7 +23,9 @@ from torch import Tensor
 DPI = 100
 PANEL_INCHES = 4.0  # one panel of scatter_panel is 400 x 400 pixels
 CELL_INCHES = 2.5  # one cell of scatter_grid
-GRID = 64  # heat-map resolution per axis: 4096 model evaluations, one chunk (diffusion: an ODE solve each; 100 x 100 cost 22 s a picture on moons)
+# heat-map resolution per axis: 4096 model evaluations, one chunk (diffusion: an ODE solve
+# each; 100 x 100 cost 22 s a picture on moons)
+GRID = 64
 CHUNK = 4096  # grid points per log_density call
 # Log-densities more than this many nats below the peak share the lowest colour: otherwise the
 # far tails (log-density -1000 and worse) take the whole colour scale and the modes look flat.
@@ -70,9 +72,7 @@ def density_grid(log_density: Callable[[Tensor], Tensor], limits: Limits) -> np.
     ys = torch.linspace(y0, y1, GRID, dtype=torch.float32)
     grid_x, grid_y = torch.meshgrid(xs, ys, indexing="xy")
     points = torch.stack([grid_x.flatten(), grid_y.flatten()], dim=1)
-    values = [
-        log_density(points[i : i + CHUNK]).double().cpu() for i in range(0, len(points), CHUNK)
-    ]
+    values = [log_density(points[i : i + CHUNK]).double().cpu() for i in range(0, len(points), CHUNK)]
     return torch.cat(values).reshape(GRID, GRID).numpy()
 
 
@@ -127,9 +127,7 @@ def scatter_panel(
     value are dropped from the plot and counted in the panel title.
     """
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1] or real.shape[1] < 2:
-        raise ValueError(
-            f"need (n, D) real and fake with one D >= 2, got {real.shape} and {fake.shape}"
-        )
+        raise ValueError(f"need (n, D) real and fake with one D >= 2, got {real.shape} and {fake.shape}")
     dim = real.shape[1]
     real_points, _ = finite_rows(real)
     fake_points, dropped = finite_rows(fake)
@@ -164,11 +162,7 @@ def scatter_grid(points: dict[tuple[str, str], Tensor], path: Path) -> None:
     """A study figure: one 2-D scatter per (row, column) key, e.g. (family, dataset), rows and
     columns in first-seen order, each cell with its own limits from its finite points. Missing
     combinations are left as empty cells. Saved as a PNG at dpi 100."""
-    bad = {
-        key: tuple(value.shape)
-        for key, value in points.items()
-        if value.ndim != 2 or value.shape[1] != 2
-    }
+    bad = {key: tuple(value.shape) for key, value in points.items() if value.ndim != 2 or value.shape[1] != 2}
     if bad:
         raise ValueError(f"scatter_grid draws 2-D points only, got shapes {bad}")
     rows = list(dict.fromkeys(row for row, _ in points))

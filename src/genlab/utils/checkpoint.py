@@ -31,7 +31,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def check_compatible(checkpoint: dict[str, Any], path: str | Path, family: str | None, data_shape: Any, levels: Any) -> None:
+def check_compatible(
+    checkpoint: dict[str, Any], path: str | Path, family: str | None, data_shape: Any, levels: Any
+) -> None:
     """Refuse to resume or evaluate a checkpoint from another family or data shape."""
     info = checkpoint["genlab"]
     if family is not None and info["family"] != family:
@@ -40,7 +42,8 @@ def check_compatible(checkpoint: dict[str, Any], path: str | Path, family: str |
         return
     if data_shape is not None and list(info["data_shape"]) != list(data_shape):
         raise CheckpointError(
-            f"ckpt_path={path} was trained on data shape {info['data_shape']}, but the data has shape {list(data_shape)}"
+            f"ckpt_path={path} was trained on data shape {info['data_shape']}, "
+            f"but the data has shape {list(data_shape)}"
         )
     if info["levels"] != levels:
         raise CheckpointError(f"ckpt_path={path} was trained on {info['levels']} levels, but the data has {levels}")
@@ -49,7 +52,9 @@ def check_compatible(checkpoint: dict[str, Any], path: str | Path, family: str |
 GENLAB_FAMILIES = "genlab.models."
 
 
-def import_trusted(class_path: object, what: str, genlab_prefix: str, path: str | Path, trusted_packages: tuple[str, ...]) -> type:
+def import_trusted(
+    class_path: object, what: str, genlab_prefix: str, path: str | Path, trusted_packages: tuple[str, ...]
+) -> type:
     """The class a checkpoint names. Its path is checked *before* anything is imported: an
     import runs the module's top-level code, so a crafted checkpoint naming any module would
     run it. Allowed: genlab's own (`genlab_prefix`) and the packages the user listed."""
@@ -62,24 +67,34 @@ def import_trusted(class_path: object, what: str, genlab_prefix: str, path: str 
     try:
         return hydra.utils.get_class(class_path)
     except Exception:  # noqa: BLE001 - a missing module or class: one line either way
-        raise CheckpointError(f"ckpt_path={path}: its {what} {class_path} cannot be imported (is its package installed or on PYTHONPATH?)") from None
+        raise CheckpointError(
+            f"ckpt_path={path}: its {what} {class_path} cannot be imported (is its package installed or on PYTHONPATH?)"
+        ) from None
 
 
-def family_class(checkpoint: dict[str, Any], path: str | Path, trusted_packages: tuple[str, ...] = ()) -> type[GenerativeModel]:
+def family_class(
+    checkpoint: dict[str, Any], path: str | Path, trusted_packages: tuple[str, ...] = ()
+) -> type[GenerativeModel]:
     """The checkpoint's model class: a genlab family or a trusted package's GenerativeModel."""
     family = checkpoint["genlab"].get("family")
     cls = import_trusted(family, "model class", GENLAB_FAMILIES, path, trusted_packages)
     if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
         plain = isinstance(cls, type) and issubclass(cls, pl.LightningModule)
         detail = (
-            " (a plain LightningModule): genlab-eval needs the GenerativeModel contract (loss, sample, nll; README "
-            "'Extend genlab'); its test loss is in its run's metrics.json"
-        ) if plain else ""
+            (
+                " (a plain LightningModule): genlab-eval needs the GenerativeModel contract (loss, sample, nll; README "
+                "'Extend genlab'); its test loss is in its run's metrics.json"
+            )
+            if plain
+            else ""
+        )
         raise CheckpointError(f"ckpt_path={path}: {family} is not a genlab GenerativeModel{detail}")
     return cls
 
 
-def load_model(path: str | Path, map_location: str = "cpu", trusted_packages: tuple[str, ...] = ()) -> tuple[GenerativeModel, dict[str, Any]]:
+def load_model(
+    path: str | Path, map_location: str = "cpu", trusted_packages: tuple[str, ...] = ()
+) -> tuple[GenerativeModel, dict[str, Any]]:
     """The model (in eval mode) and the raw checkpoint (for the DataModule's hyper-parameters)."""
     checkpoint = read_checkpoint(path)
     cls = family_class(checkpoint, path, trusted_packages)

@@ -26,7 +26,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(tmp, path)
         except (OSError, RuntimeError) as err:  # torch.save reports a full disk as a RuntimeError
             Path(tmp).unlink(missing_ok=True)
-            raise CheckpointError(f"could not write checkpoint {path}: {_reason(err, path.parent)}; the previous checkpoint is kept") from None
+            raise CheckpointError(
+                f"could not write checkpoint {path}: {_reason(err, path.parent)}; the previous checkpoint is kept"
+            ) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -92,7 +92,9 @@ def _sequence_shape(path: str | None) -> list[int] | None:
     return [int(n) for n in load_sequences(path).shape[1:]]
 
 
-def _text_levels(source: str, path: str | None, val_fraction: float, test_fraction: float, split_seed: int = 0) -> int | None:
+def _text_levels(
+    source: str, path: str | None, val_fraction: float, test_fraction: float, split_seed: int = 0
+) -> int | None:
     """`data.levels` of a text: its train block's characters plus the unknown id, read from the
     text (None until a file source has its path: the DataModule then says the path is required)."""
     from genlab.data.text import Vocabulary, blocks, source_text
@@ -114,10 +116,16 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("genlab.mkdir"):
         OmegaConf.register_new_resolver("genlab.mkdir", _mkdir)
     if not OmegaConf.has_resolver("genlab.likelihood_metric"):
-        OmegaConf.register_new_resolver("genlab.likelihood_metric", lambda levels: "val/bpd" if levels is not None else "val/nll")
+        OmegaConf.register_new_resolver(
+            "genlab.likelihood_metric", lambda levels: "val/bpd" if levels is not None else "val/nll"
+        )
     if not OmegaConf.has_resolver("genlab.image_shape"):  # data.shape and data.levels stated once: by the data
-        OmegaConf.register_new_resolver("genlab.image_shape", lambda source, path: (_image_spec(source, path) or (None, None))[0])
-        OmegaConf.register_new_resolver("genlab.image_levels", lambda source, path: (_image_spec(source, path) or (None, None))[1])
+        OmegaConf.register_new_resolver(
+            "genlab.image_shape", lambda source, path: (_image_spec(source, path) or (None, None))[0]
+        )
+        OmegaConf.register_new_resolver(
+            "genlab.image_levels", lambda source, path: (_image_spec(source, path) or (None, None))[1]
+        )
     if not OmegaConf.has_resolver("genlab.table_shape"):
         OmegaConf.register_new_resolver("genlab.table_shape", _table_shape)
     if not OmegaConf.has_resolver("genlab.sequence_shape"):
@@ -128,7 +136,11 @@ def register_resolvers() -> None:
         # One `model=diffusion` for every modality: text diffuses by masking, the rest by noise.
         OmegaConf.register_new_resolver(
             "genlab.diffusion_family",
-            lambda modality: "genlab.models.masked_diffusion.MaskedDiffusion" if modality == "text" else "genlab.models.diffusion.Diffusion",
+            lambda modality: (
+                "genlab.models.masked_diffusion.MaskedDiffusion"
+                if modality == "text"
+                else "genlab.models.diffusion.Diffusion"
+            ),
         )
     if not OmegaConf.has_resolver("genlab.run_name"):
         OmegaConf.register_new_resolver("genlab.run_name", _run_name)

@@ -82,7 +82,9 @@ def log_text(trainer: pl.Trainer, key: str, texts: list[str], path: Path) -> Non
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             # Markdown: four-space indentation keeps line breaks and spacing as generated.
-            logger.experiment.add_text(key, "\n\n".join("    " + t.replace("\n", "\n    ") for t in texts), global_step=step)
+            logger.experiment.add_text(
+                key, "\n\n".join("    " + t.replace("\n", "\n    ") for t in texts), global_step=step
+            )
         elif isinstance(logger, WandbLogger):
             logger.log_text(key=key, columns=["sample"], data=[[t] for t in texts], step=step)
         elif isinstance(logger, MLFlowLogger):

@@ -16,11 +16,17 @@ log = logging.getLogger("genlab")
 def collect_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     """One record per job dir: its number, overrides, status and final metrics."""
     jobs = []
-    for job_dir in sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
+    for job_dir in sorted(
+        (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
+    ):
         overrides_file = job_dir / ".hydra" / "overrides.yaml"
         overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.exists() else []
         metrics_file = job_dir / "metrics.json"
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {"status": "missing", "error": "no metrics.json (killed or still running)"}
+        metrics = (
+            json.loads(metrics_file.read_text())
+            if metrics_file.exists()
+            else {"status": "missing", "error": "no metrics.json (killed or still running)"}
+        )
         jobs.append({"job": int(job_dir.name), "dir": str(job_dir), "overrides": overrides, **metrics})
     return jobs
 
@@ -34,9 +40,20 @@ class MultirunSummary(Callback):
         ok = [j for j in jobs if j.get("status") == "ok"]
         failed = [j for j in jobs if j.get("status") != "ok"]
         write_json(sweep_dir / "summary.json", {"succeeded": len(ok), "failed": len(failed), "jobs": jobs})
-        lines = [f"# Multirun summary: {len(ok)} succeeded, {len(failed)} failed", "", "| job | overrides | status | detail |", "| --- | --- | --- | --- |"]
+        lines = [
+            f"# Multirun summary: {len(ok)} succeeded, {len(failed)} failed",
+            "",
+            "| job | overrides | status | detail |",
+            "| --- | --- | --- | --- |",
+        ]
         for j in jobs:
-            detail = j.get("error", "") if j.get("status") != "ok" else ", ".join(f"{k}={j[k]:.4g}" for k in ("val/bpd", "test/bpd", "test/fid") if isinstance(j.get(k), float))
+            detail = (
+                j.get("error", "")
+                if j.get("status") != "ok"
+                else ", ".join(
+                    f"{k}={j[k]:.4g}" for k in ("val/bpd", "test/bpd", "test/fid") if isinstance(j.get(k), float)
+                )
+            )
             lines.append(f"| {j['job']} | {' '.join(j['overrides'])} | {j.get('status')} | {detail} |")
         atomic_write_text(sweep_dir / "summary.md", "\n".join(lines) + "\n")
         log.info("\n".join(lines))

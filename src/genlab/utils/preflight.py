@@ -50,7 +50,11 @@ def _check_writable(key: str, run_dir: Path) -> None:
     parent = run_dir
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK) or str(parent.resolve()).startswith(("/proc", "/sys")):
+    if (
+        not parent.is_dir()
+        or not os.access(parent, os.W_OK | os.X_OK)
+        or str(parent.resolve()).startswith(("/proc", "/sys"))
+    ):
         raise PreflightError(
             f"{key}={run_dir} cannot be created ({parent} is not a writable folder); "
             "choose another with hydra.run.dir= or GENLAB_ROOT="

@@ -69,7 +69,13 @@ def run_dir_lock(run_dir: Path, task: str = "genlab-train") -> Iterator[None]:
         if same:
             break
         os.close(fd)
-    holder = {"task": task, "pid": os.getpid(), "host": socket.gethostname(), "slurm_job": os.environ.get("SLURM_JOB_ID"), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    holder = {
+        "task": task,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "slurm_job": os.environ.get("SLURM_JOB_ID"),
+        "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(holder).encode())
     try:

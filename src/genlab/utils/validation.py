@@ -74,7 +74,11 @@ def check_seed(cfg: DictConfig) -> None:
 def validate_task(cfg: DictConfig) -> None:
     """The keys genlab-eval and genlab-sample take, where present."""
     check_seed(cfg)
-    for key, upper, nullable in (("num_samples", MAX_SAMPLES, False), ("sample_batch_size", 1 << 20, False), ("limit_batches", 1 << 31, True)):
+    for key, upper, nullable in (
+        ("num_samples", MAX_SAMPLES, False),
+        ("sample_batch_size", 1 << 20, False),
+        ("limit_batches", 1 << 31, True),
+    ):
         if key in cfg and not (nullable and cfg[key] is None):
             check_count(key, cfg[key], upper, "or null" if nullable else "")
     device = cfg.get("device")
