@@ -2,7 +2,7 @@
 (ItalyPowerDemand) and a multivariate UEA archive (JapaneseVowels), each trained with its
 default config (overrides below, each with its reason), evaluated by genlab-eval's code on
 TimeGAN's protocol, and collected into sequences.md beside the held-out floor and the AR(1)
-baseline, with grids/sequences_pca.png.
+baseline; copies the best sines sampler's (the GAN's) PCA and line plots to grids/ for the README.
 
 Usage: .venv/bin/python experiments/compare_families/sequences.py [study dir] [data ...]
 (default $GENLAB_ROOT/study or ./_study/study; finished runs are reused).
@@ -10,6 +10,7 @@ Usage: .venv/bin/python experiments/compare_families/sequences.py [study dir] [d
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -83,6 +84,10 @@ def main() -> None:
                 f"{fmt(m['test/context_fid'])} | {fmt(m.get('test/nll'))} | {m['train_time_s']:.0f} "
                 f"| {m['global_step']} |"
             )
+    if "sines" in datasets:  # the README's figures
+        for name, picture in (("pca", "pca.png"), ("lines", "samples.png")):
+            source = study / "sequences" / "sines" / "gan" / "eval" / picture
+            shutil.copyfile(source, HERE / "grids" / f"sequences_sines_gan_{name}.png")
     (HERE / "sequences.md").write_text(
         "# Time-series study: five families x three data sets\n\n"
         "Command: `.venv/bin/python experiments/compare_families/sequences.py` "
