@@ -16,6 +16,7 @@ def tiny(net: str, shape, levels=17) -> Autoregressive:
     return Autoregressive(list(shape), levels, net=net, d_model=32, n_layers=3, n_heads=2, hidden=12, kernel=3).double()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("shape", [(1, 5, 5), (3, 4, 4)])
 def test_logits_depend_only_on_earlier_subpixels(net, shape):
@@ -39,6 +40,7 @@ def test_logits_depend_only_on_earlier_subpixels(net, shape):
             assert max(diff[j + 1 :]) > 1e-6
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("shape", [(1, 6, 6), (3, 3, 3)])
 def test_kv_cache_sampling_equals_uncached(shape):
     model = tiny("transformer", shape)
@@ -51,6 +53,7 @@ def test_kv_cache_sampling_equals_uncached(shape):
     assert cached.shape == (4, *shape) and 0 <= cached.min() and cached.max() <= 1
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("net", NETS)
 def test_bits_per_dim_is_exact_cross_entropy(net):
     torch.manual_seed(0)
@@ -61,6 +64,7 @@ def test_bits_per_dim_is_exact_cross_entropy(net):
     assert torch.allclose(model.bits_per_dim(x).double(), by_hand, atol=1e-5)
 
 
+@pytest.mark.unit
 def test_top_k_one_is_greedy():
     torch.manual_seed(0)
     model = tiny("transformer", (1, 3, 3))
@@ -68,6 +72,7 @@ def test_top_k_one_is_greedy():
     assert torch.equal(model.sample(2)[0], model.sample(2)[1])
 
 
+@pytest.mark.unit
 def test_bad_options_are_named():
     with pytest.raises(ConfigError, match="model.net='rnn' is unknown; valid: transformer, pixelcnn"):
         Autoregressive([1, 8, 8], 17, net="rnn")

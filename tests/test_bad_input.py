@@ -204,6 +204,7 @@ CATALOGUE = [
 ]  # fmt: skip
 
 
+@pytest.mark.unit
 def test_the_catalogue_is_large_and_covers_every_cli():
     assert len(CATALOGUE) >= 60
     assert {entry for entry, _, _ in CATALOGUE} == set(ENTRIES)
@@ -233,6 +234,7 @@ def test_bad_input(world, tmp_path, monkeypatch, entry, args, expected):
     assert not (world["empty_dir"] / "report").exists()
 
 
+@pytest.mark.unit
 def test_genlab_root_that_cannot_hold_runs_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("GENLAB_ROOT", "/proc/genlab")
     monkeypatch.chdir(tmp_path)

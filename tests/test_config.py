@@ -41,12 +41,14 @@ def test_model_data_trainer_cross_product_resolves(model, data, trainer, tmp_pat
     assert resolved["trainer"]["max_epochs"] == resolved["data"]["epochs"]
 
 
+@pytest.mark.unit
 def test_precision_is_sweepable(tmp_path):
     for precision in ["32-true", "bf16-mixed"]:
         cfg = compose([*base(tmp_path), f"trainer.precision={precision}"])
         assert cfg.trainer.precision == precision
 
 
+@pytest.mark.unit
 def test_unknown_group_option_names_the_valid_choices(tmp_path):
     from hydra.errors import MissingConfigException
 

@@ -138,6 +138,7 @@ def test_mlflow_store_has_one_run_per_job(two_runs):
         ({"WANDB_MODE": "online"}, False),
     ],
 )
+@pytest.mark.unit
 def test_wandb_goes_offline_without_a_key_and_respects_wandb_mode(monkeypatch, tmp_path, env, offline):
     monkeypatch.setenv("HOME", str(tmp_path))
     for key in ("WANDB_API_KEY", "WANDB_MODE"):

@@ -8,6 +8,8 @@ from genlab.data import ImageDataModule
 from genlab.data.sources import load_source
 from genlab.utils.errors import ConfigError, DataUnavailableError
 
+pytestmark = pytest.mark.unit  # no Trainer: `make test-unit`
+
 
 def test_digits_splits_are_fixed_disjoint_and_uint8():
     a, b = ImageDataModule(source="digits"), ImageDataModule(source="digits")

@@ -7,6 +7,7 @@ from genlab.models.diffusion import Diffusion
 from genlab.models.noise_schedule import NoiseSchedule
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
 def test_alpha_bar_strictly_decreases_inside_the_unit_interval(kind):
     ab = NoiseSchedule(kind, 1000).alphas_cumprod
@@ -14,6 +15,7 @@ def test_alpha_bar_strictly_decreases_inside_the_unit_interval(kind):
     assert (ab[1:] < ab[:-1]).all()
 
 
+@pytest.mark.unit
 def test_q_sample_has_the_scheduled_mean_and_variance():
     torch.manual_seed(0)
     schedule = NoiseSchedule("linear", 1000)
@@ -30,6 +32,7 @@ def tiny(**kwargs) -> Diffusion:
     return Diffusion([1, 8, 8], 17, base_channels=8, num_timesteps=50, sampling_steps=10, **kwargs)
 
 
+@pytest.mark.unit
 def test_ddim_with_eta_zero_is_deterministic_given_the_noise():
     torch.manual_seed(0)
     model = tiny(eta=0.0)
@@ -46,6 +49,7 @@ def test_ddim_with_eta_zero_is_deterministic_given_the_noise():
     assert not torch.equal(c, d)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("shape,levels", [((1, 8, 8), 17), ((1, 28, 28), 256), ((3, 32, 32), 256)])
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_samples_have_the_data_shape_and_range(shape, levels, sampler):

@@ -48,6 +48,7 @@ def test_corrupted_or_mismatched_cache_is_retrained(digits):
     assert json.loads(meta.read_text())["version"] != -1
 
 
+@pytest.mark.unit
 def test_fid_is_zero_for_a_set_against_itself_and_large_for_noise(digits):
     net, _ = load_or_train(digits)
     real = digits.to_model_input(digits.splits["test"].data)
@@ -59,6 +60,7 @@ def test_fid_is_zero_for_a_set_against_itself_and_large_for_noise(digits):
     assert noise["precision"] < held_out["precision"] and noise["recall"] < held_out["recall"]
 
 
+@pytest.mark.unit
 def test_precision_and_recall_see_a_missing_mode():
     torch.manual_seed(0)
     real = torch.cat([torch.randn(300, 2), torch.randn(300, 2) + 10]).double()
@@ -67,6 +69,7 @@ def test_precision_and_recall_see_a_missing_mode():
     assert precision > 0.9 and recall < 0.6
 
 
+@pytest.mark.unit
 def test_unknown_feature_is_named(digits):
     with pytest.raises(ConfigError, match="feature=.clip. is unknown; valid: auto, classifier, autoencoder, inception"):
         feature_network("clip", digits)

@@ -224,6 +224,7 @@ def test_an_untrustworthy_feature_net_is_said_so(make_cfg, tmp_path):
         ({"x/a.png": (8, 8), "b.png": (8, 8)}, "mixes images \\(b.png\\) with class sub-folders \\(x/\\)"),
     ],
 )
+@pytest.mark.unit
 def test_bad_image_folders_fail_in_one_line(make_cfg, tmp_path, files, message):
     root = tmp_path / "imgs"
     root.mkdir()
@@ -234,6 +235,7 @@ def test_bad_image_folders_fail_in_one_line(make_cfg, tmp_path, files, message):
         ImageDataModule(source="file", path=str(root))
 
 
+@pytest.mark.unit
 def test_bad_image_arrays_fail_in_one_line(tmp_path):
     np.save(tmp_path / "f.npy", np.zeros((20, 8, 8), np.float32))
     with pytest.raises(ConfigError, match="has dtype float32, expected uint8"):

@@ -23,6 +23,7 @@ def initialised(flow: Flow, shape, levels, dtype=torch.float32) -> Flow:
     return flow
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("shape,levels", SHAPES)
 @pytest.mark.parametrize("coupling", ["affine", "additive"])
 def test_decode_inverts_encode(shape, levels, coupling):
@@ -34,6 +35,7 @@ def test_decode_inverts_encode(shape, levels, coupling):
     assert (flow.decode(z) - y).abs().max() < 1e-4
 
 
+@pytest.mark.unit
 def test_decode_inverts_encode_in_float64():
     torch.manual_seed(0)
     shape, levels = (1, 8, 8), 17
@@ -42,6 +44,7 @@ def test_decode_inverts_encode_in_float64():
     assert (flow.decode(flow.encode(y)[0]) - y).abs().max() < 1e-10
 
 
+@pytest.mark.unit
 def test_logdet_matches_brute_force_jacobian():
     torch.manual_seed(0)
     shape, levels = (1, 4, 4), 17
@@ -54,6 +57,7 @@ def test_logdet_matches_brute_force_jacobian():
     assert torch.allclose(logdet[0], torch.linalg.slogdet(jac).logabsdet, atol=1e-8)
 
 
+@pytest.mark.unit
 def test_unsqueezable_shapes_are_refused_at_construction():
     with pytest.raises(
         ConfigError, match=r"model.num_scales=3 cannot squeeze data shape \[1, 28, 28\]: valid for this shape: 1..2"
@@ -63,6 +67,7 @@ def test_unsqueezable_shapes_are_refused_at_construction():
         Flow([1, 7, 7], 256)
 
 
+@pytest.mark.unit
 def test_temperature_scales_the_latent():
     torch.manual_seed(0)
     flow = Flow([1, 8, 8], 17, hidden=8, steps_per_scale=1)
@@ -87,6 +92,7 @@ def test_flow_learns_digits(make_cfg):
     assert metrics["val/bpd"] < 0.75 * uniform_bpd(17), metrics
 
 
+@pytest.mark.unit
 def test_a_checkpoint_from_before_the_backbone_seam_still_loads(tmp_path):
     """Glow's modules moved under `transform.`: an older checkpoint's keys are mapped on load."""
     from genlab.utils.checkpoint import load_model

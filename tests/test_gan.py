@@ -71,6 +71,7 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(make_
     assert last.read_bytes() == before
 
 
+@pytest.mark.unit
 def test_unknown_loss_is_named():
     with pytest.raises(ConfigError, match="model.loss='lsgan' is unknown; valid: non_saturating, hinge, wgan_gp"):
         GAN([1, 8, 8], 17, loss="lsgan")

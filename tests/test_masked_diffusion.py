@@ -26,6 +26,7 @@ class Uniform(nn.Module):
         return torch.zeros(*ids.shape, self.vocab) + 0 * self.bias
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_a_uniform_denoiser_costs_exactly_log2_vocab_bits_per_character(schedule):
     """The bound's weights telescope: sum_i (alpha_{i-1} - alpha_i) = 1, so predicting uniform
@@ -75,6 +76,7 @@ def test_the_bound_decreases_with_training_and_sampling_fills_every_position():
     assert ids.shape == (10, 16) and ids.min() >= 0 and ids.max() < vocab
 
 
+@pytest.mark.unit
 def test_model_diffusion_on_text_is_masked_diffusion_and_trains(make_cfg, tmp_path):
     if FORTUNES_DIR.is_dir():
         assert (

@@ -19,6 +19,7 @@ def extend_section() -> str:
     return text[start : text.index("\n## ", start + 1)]
 
 
+@pytest.mark.unit
 def test_the_section_has_files_and_commands():
     kinds = [kind for kind, _ in BLOCK.findall(extend_section())]
     assert kinds.count("bash") >= 3 and kinds.count("python") >= 4 and kinds.count("yaml") >= 2

@@ -59,6 +59,7 @@ def test_run_killed_at_a_random_step_resumes_bit_identically(make_cfg, tmp_path)
     assert resumed["val/bpd"] == reference["val/bpd"]
 
 
+@pytest.mark.unit
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
     io.save_checkpoint({"step": 1}, path)
@@ -82,6 +83,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch)
     "group",
     ["model", "data", "trainer", "logger", "callbacks", "debug", "experiment", "hparams_search", "hydra/launcher"],
 )
+@pytest.mark.unit
 def test_unknown_option_in_any_group_lists_the_choices(make_cfg, group):
     with pytest.raises(MissingConfigException, match=rf"Could not find '{group}/nope'"):
         make_cfg(f"{group}=nope")
@@ -128,6 +130,7 @@ def test_a_checkpoint_naming_a_foreign_class_imports_nothing(tmp_path, monkeypat
         load_model(crafted, trusted_packages=("side_effect",))
 
 
+@pytest.mark.unit
 def test_a_really_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path):
     """A real 64 KiB tmpfs (needs root to mount; skipped otherwise): torch.save fails there with
     a RuntimeError from its zip writer, not an OSError."""

@@ -131,6 +131,7 @@ def test_stopped_by_max_steps_at_an_epoch_end_then_resumed_matches_an_unbroken_r
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600)])
 def test_results_follow_the_users_umask(make_cfg, umask, mode):
     previous = os.umask(umask)

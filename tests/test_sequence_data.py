@@ -10,6 +10,7 @@ from genlab.utils.config import compose
 from genlab.utils.errors import ConfigError, DataUnavailableError
 
 
+@pytest.mark.unit
 def test_sines_follow_timegans_generator():
     x = sines(2000, 24, 5, np.random.default_rng(0))
     assert x.shape == (2000, 24, 5) and x.dtype == np.float32
@@ -21,6 +22,7 @@ def test_sines_follow_timegans_generator():
     assert ((steps[:, 1:] <= 1e-6) | (steps[:, :-1] >= -1e-6)).all(), "a sequence rose again after falling"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("config,shape", [("sines", [24, 5]), ("sines_small", [10, 1])])
 def test_sine_configs_give_fixed_splits_as_generated(tmp_path, config, shape):
     cfg = compose([f"data={config}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}"])
@@ -38,6 +40,7 @@ def test_sine_configs_give_fixed_splits_as_generated(tmp_path, config, shape):
     assert not torch.equal(dm.splits["val"].data[:10], dm.splits["test"].data[:10])  # own streams
 
 
+@pytest.mark.unit
 def test_normalisation_round_trips_to_the_files_units(tmp_path):
     rng = np.random.default_rng(1)
     raw = (rng.normal(size=(40, 7, 3)) * [1.0, 10.0, 0.1] + [0.0, 100.0, -5.0]).astype(np.float32)
@@ -54,6 +57,7 @@ def test_normalisation_round_trips_to_the_files_units(tmp_path):
     assert dm.log_scale_jacobian == pytest.approx(7 * float(np.log(scale).sum()), rel=1e-4)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("scaling", ["minmax", "standard"])
 def test_scaling_uses_the_train_split_per_channel(tmp_path, scaling):
     rng = np.random.default_rng(2)
@@ -72,6 +76,7 @@ def test_scaling_uses_the_train_split_per_channel(tmp_path, scaling):
         SequenceDataModule(source="file", path=str(path), scaling="zscore")
 
 
+@pytest.mark.unit
 def test_a_csv_of_steps_reads_into_sequences(tmp_path):
     path = tmp_path / "steps.csv"
     lines = ["id,a,b"] + [f"s{i},{i + t},{-t}" for i in range(4) for t in range(5)]
@@ -113,6 +118,7 @@ def bad_files(tmp_path):
     ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("case", range(6))
 def test_bad_sequence_files_are_one_line(tmp_path, case):
     path, error, message = bad_files(tmp_path)[case]
@@ -121,6 +127,7 @@ def test_bad_sequence_files_are_one_line(tmp_path, case):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.unit
 def test_a_sequence_file_config_reads_its_shape_from_the_file(tmp_path):
     path = tmp_path / "seqs.npy"
     np.save(path, np.random.default_rng(0).random((30, 12)))
@@ -165,6 +172,7 @@ def test_japanese_vowels_pads_by_holding_the_last_step_or_crops():
     assert (padded.array[short, -1] == padded.array[short, -2]).all()
 
 
+@pytest.mark.unit
 def test_long_series_windows_come_from_contiguous_blocks(tmp_path):
     cfg = compose(["data=sunspots", "data.stride=1", f"paths.root_dir={tmp_path}"])
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
@@ -190,12 +198,14 @@ def test_long_series_windows_come_from_contiguous_blocks(tmp_path):
         ),
     ],
 )
+@pytest.mark.unit
 def test_bad_archive_and_series_names_are_one_line(kwargs, message):
     with pytest.raises(ConfigError) as info:
         SequenceDataModule(**kwargs)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.unit
 def test_a_window_longer_than_a_split_block_is_one_line():
     with pytest.raises(
         ConfigError, match=r"data.length=40: the val block of this series has \d+ steps, fewer than one window"
@@ -218,6 +228,7 @@ def test_a_window_longer_than_a_split_block_is_one_line():
         ),
     ],
 )
+@pytest.mark.unit
 def test_settings_a_source_would_ignore_are_refused(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         SequenceDataModule(**kwargs)

@@ -27,6 +27,7 @@ NETS = {
 }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", NETS)
 def test_ar_net_position_sees_only_earlier_positions(name):
     torch.manual_seed(0)
@@ -42,6 +43,7 @@ def test_ar_net_position_sees_only_earlier_positions(name):
             assert not torch.allclose(out[:, :, j + 1 :], base[:, :, j + 1 :]), "later positions ignore the change"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("net", ["gru", "transformer"])
 def test_cached_and_uncached_sampling_agree(net):
     torch.manual_seed(0)
@@ -56,6 +58,7 @@ def test_cached_and_uncached_sampling_agree(net):
     assert torch.allclose(cached, uncached, atol=1e-5)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("core", ["transformer", "gru"])
 def test_the_stepwise_nets_steps_give_the_teacher_forced_parameters(core):
     torch.manual_seed(0)
@@ -72,6 +75,7 @@ def test_the_stepwise_nets_steps_give_the_teacher_forced_parameters(core):
         previous = x.reshape(3, -1)[:, position]
 
 
+@pytest.mark.unit
 def test_the_transformer_also_models_vectors_one_coordinate_per_step():
     model = Autoregressive(
         [3], None, net="transformer", d_model=16, n_layers=1, n_heads=2, components=2, modality="vector"
@@ -80,6 +84,7 @@ def test_the_transformer_also_models_vectors_one_coordinate_per_step():
     assert torch.isfinite(model.nll(x)).all() and model.sample(4).shape == (4, 3)
 
 
+@pytest.mark.unit
 def test_forecasting_keeps_the_prefix_and_continues_it():
     torch.manual_seed(0)
     model = Autoregressive(
@@ -97,6 +102,7 @@ def test_forecasting_keeps_the_prefix_and_continues_it():
         model.forecast(torch.rand(4, 7, 2))
 
 
+@pytest.mark.unit
 def test_the_coupling_flow_inverts_sequences_and_its_logdet_is_the_jacobians():
     torch.manual_seed(0)
     flow = CouplingFlow((4, 2), num_layers=4, hidden=16).double()

@@ -45,6 +45,7 @@ def test_the_context_fid_separates_real_from_noise(real):
     assert 0 <= same < 0.1 * noise, (same, noise)
 
 
+@pytest.mark.unit
 def test_the_ar1_baseline_recovers_an_ar1_process_and_its_exact_likelihood():
     gen = torch.Generator().manual_seed(0)
     truth = AR1.__new__(AR1)

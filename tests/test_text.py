@@ -22,6 +22,7 @@ from genlab.utils.task import user_message
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 40
 
 
+@pytest.mark.unit
 def test_the_vocabulary_round_trips_and_maps_unseen_characters_to_unknown():
     vocab = Vocabulary("hello world")
     assert vocab.chars == [" ", "d", "e", "h", "l", "o", "r", "w", UNKNOWN]
@@ -30,6 +31,7 @@ def test_the_vocabulary_round_trips_and_maps_unseen_characters_to_unknown():
     assert ids[-1].item() == vocab.unknown and vocab.decode(ids) == "he" + UNKNOWN
 
 
+@pytest.mark.unit
 def test_splits_are_contiguous_blocks_cut_into_windows(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text(TEXT)
@@ -49,6 +51,7 @@ NETS = {
 }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", NETS)
 def test_a_character_sees_only_earlier_characters(name):
     torch.manual_seed(0)
@@ -64,6 +67,7 @@ def test_a_character_sees_only_earlier_characters(name):
             assert not torch.allclose(out[:, :, j + 1 :], base[:, :, j + 1 :])
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("net", ["transformer", "gru"])
 def test_cached_and_uncached_sampling_agree_over_characters(net):
     torch.manual_seed(0)
@@ -74,6 +78,7 @@ def test_cached_and_uncached_sampling_agree_over_characters(net):
     assert torch.equal(cached, model.sample(6, use_kv_cache=False))
 
 
+@pytest.mark.unit
 def test_bad_text_files_are_one_line(tmp_path):
     empty, latin, short = tmp_path / "empty.txt", tmp_path / "latin.txt", tmp_path / "short.txt"
     empty.write_text("")
@@ -114,6 +119,7 @@ def test_the_ar_trains_on_a_text_file_and_writes_text_samples(make_cfg, tmp_path
     assert samples and "---- sample 0 ----" in samples[-1].read_text()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("family", ["vae", "gan", "flow"])
 def test_families_without_a_text_formulation_say_so_in_one_line(make_cfg, tmp_path, family):
     path = tmp_path / "corpus.txt"
@@ -159,6 +165,7 @@ def test_genlab_sample_prints_text_and_continues_a_prompt(make_cfg, tmp_path, ca
         generate(make_cfg(f"ckpt_path={ckpt}", "prompt=" + "x" * 40, run="bad", config_name="sample"))
 
 
+@pytest.mark.unit
 def test_the_ngram_reference_is_a_distribution_and_prefers_real_text():
     vocab = Vocabulary(TEXT).chars
     ngram = NGram(TEXT, 4, vocab)
@@ -167,6 +174,7 @@ def test_the_ngram_reference_is_a_distribution_and_prefers_real_text():
     assert ngram.bits_per_char(["the lazy dog jumps"]) < ngram.bits_per_char(["zqx vkw jjh pqqfm"])
 
 
+@pytest.mark.unit
 def test_compressor_figures_are_conditional_on_the_training_text():
     figures = compressor_bits_per_char(TEXT * 5, TEXT[:400])
     assert set(figures) >= {"gzip -9", "xz -9e"}
@@ -200,6 +208,7 @@ def test_genlab_eval_scores_text_against_the_ngram_floor_and_ceiling(make_cfg, t
     assert evaluated["test/bpc_sliding"] < evaluated["reference/uniform_bpc"]
 
 
+@pytest.mark.unit
 @pytest.mark.skipif(not WORD_LIST.is_file(), reason="needs Debian's wamerican")
 def test_the_word_list_is_a_shuffled_stream_split_by_words(tmp_path):
     dm = TextDataModule(source="words", length=32)
@@ -212,6 +221,7 @@ def test_the_word_list_is_a_shuffled_stream_split_by_words(tmp_path):
     assert shares == pytest.approx({"words_copied": 1 / 3, "words_novel_real": 1 / 3, "words_invented": 1 / 3})
 
 
+@pytest.mark.unit
 def test_sliding_windows_score_every_test_character_once(tmp_path):
     """With a model whose per-character cost is known (uniform: log2 vocab each), the sliding
     figure is exactly that, whatever the window overlap."""
@@ -226,6 +236,7 @@ def test_sliding_windows_score_every_test_character_once(tmp_path):
     assert sliding_bits_per_char(model, dm, 7) == pytest.approx(math.log2(dm.levels))
 
 
+@pytest.mark.unit
 def test_word_blocks_cut_between_words():
     text = "alpha\nbeta\ngamma\ndelta\nepsilon\nzeta\n"
     parts = blocks(text, 0.2, 0.2, "\n")

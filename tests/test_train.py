@@ -67,6 +67,7 @@ def test_same_seed_gives_bit_identical_metrics(make_cfg):
         ("model.likelihood=gauss", "model.likelihood='gauss' is unknown; valid: logistic, categorical"),
     ],
 )
+@pytest.mark.unit
 def test_bad_values_fail_clearly_and_leave_no_run_dir(make_cfg, override, match):
     cfg = make_cfg(override)
     Path(cfg.paths.output_dir, ".hydra").mkdir(parents=True)  # what Hydra writes before the task
@@ -78,6 +79,7 @@ def test_bad_values_fail_clearly_and_leave_no_run_dir(make_cfg, override, match)
     assert not Path(cfg.paths.output_dir).exists()
 
 
+@pytest.mark.unit
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
 def test_gpu_on_a_cpu_machine_is_refused(make_cfg):
     with pytest.raises(ConfigError, match="trainer.accelerator=gpu but this machine has no CUDA GPU; valid here: cpu"):

@@ -7,6 +7,8 @@ from genlab.metrics.bpd import uniform_bpd
 from genlab.models.vae import VAE
 from genlab.utils.errors import ConfigError
 
+pytestmark = pytest.mark.unit  # no Trainer: `make test-unit`
+
 SHAPES = [((1, 8, 8), 17), ((1, 28, 28), 256), ((3, 32, 32), 256)]
 
 

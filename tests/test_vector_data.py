@@ -11,6 +11,8 @@ from genlab.data.tabular import load_table
 from genlab.data.toy2d import TOY_SOURCES, reference_entropy, sample_toy
 from genlab.utils.errors import ConfigError, DataUnavailableError
 
+pytestmark = pytest.mark.unit  # no Trainer: `make test-unit`
+
 SMALL = {"num_train": 2000, "num_val": 500, "num_test": 500}
 
 

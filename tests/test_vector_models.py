@@ -60,6 +60,7 @@ def points(dim: int) -> torch.Tensor:
 
 
 # -- coupling flows ---------------------------------------------------------------------
+@pytest.mark.unit
 @pytest.mark.parametrize("dim", [2, 5])
 @pytest.mark.parametrize("coupling", ["affine", "additive", "spline"])
 def test_coupling_flow_inverts_and_its_logdet_is_the_jacobian(coupling, dim):
@@ -79,6 +80,7 @@ def test_coupling_flow_inverts_and_its_logdet_is_the_jacobian(coupling, dim):
         assert torch.equal(logdet, torch.zeros_like(logdet))  # volume-preserving
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("dim", [2, 5])
 def test_spline_coupling_is_the_identity_in_its_tails_and_not_inside(dim):
     torch.manual_seed(0)
@@ -95,6 +97,7 @@ def test_spline_coupling_is_the_identity_in_its_tails_and_not_inside(dim):
     assert all_tail.any() and torch.equal(logdet[all_tail], torch.zeros_like(logdet[all_tail]))
 
 
+@pytest.mark.unit
 def test_vector_flow_family_log_prob_and_round_trip():
     torch.manual_seed(0)
     model = perturbed(Flow([2], None, modality="vector", coupling="spline"))
@@ -110,6 +113,7 @@ def test_vector_flow_family_log_prob_and_round_trip():
 
 
 # -- autoregressive (MADE) ------------------------------------------------------------------
+@pytest.mark.unit
 def test_made_conditionals_depend_only_on_earlier_coordinates():
     torch.manual_seed(0)
     model = perturbed(Autoregressive([5], None, modality="vector"))
@@ -127,6 +131,7 @@ def test_made_conditionals_depend_only_on_earlier_coordinates():
             assert not torch.allclose(after[..., 4], params[..., 4])
 
 
+@pytest.mark.unit
 def test_mixture_nll_matches_torch_distributions():
     torch.manual_seed(0)
     model = perturbed(Autoregressive([5], None, modality="vector", components=4))
@@ -203,6 +208,7 @@ def build_model(cfg: DictConfig):
     return hydra.utils.instantiate(cfg.model, _recursive_=False, _convert_="all")
 
 
+@pytest.mark.unit
 def test_user_denoiser_by_target_trains_and_reloads(make_cfg, user_nets):
     cfg = make_cfg(
         "model=diffusion", f"+model.net._target_={user_nets}.MyDenoiser", "+model.net.hidden=16", *SMALL_MOONS
@@ -215,6 +221,7 @@ def test_user_denoiser_by_target_trains_and_reloads(make_cfg, user_nets):
     assert model.net.hidden == 16 and type(model.ema_net.module).__name__ == "MyDenoiser"
 
 
+@pytest.mark.unit
 def test_partial_dict_resizes_the_default(make_cfg):
     model = build_model(
         make_cfg(
@@ -258,6 +265,7 @@ def assert_config_error(make_cfg, overrides, key):
     ],
     ids=["unknown-name", "unknown-name-vae", "pixelcnn-on-vectors", "bad-partial-key"],
 )
+@pytest.mark.unit
 def test_bad_named_net_is_a_config_error(make_cfg, overrides, key):
     assert_config_error(make_cfg, ["data=moons", *overrides], key)
 
@@ -267,6 +275,7 @@ def test_bad_named_net_is_a_config_error(make_cfg, overrides, key):
     ["{mod}.Nope", "genlab_no_such_module.Net", "{mod}.NoShape"],
     ids=["missing-class", "missing-module", "wrong-signature"],
 )
+@pytest.mark.unit
 def test_bad_target_is_a_one_line_config_error(make_cfg, user_nets, target):
     target = target.format(mod=user_nets)
     assert_config_error(

@@ -22,6 +22,7 @@ def normal(n: int, dim: int, seed: int, shift: float = 0.0, scale: float = 1.0) 
     return torch.randn(n, dim, generator=gen, dtype=torch.float64) * scale + shift
 
 
+@pytest.mark.unit
 def test_energy_distance_zero_for_same_law_positive_for_shift_and_symmetric() -> None:
     x, y, shifted = normal(2000, 2, 0), normal(2000, 2, 1), normal(2000, 2, 2, shift=1.0)
     assert abs(energy_distance(x, y)) < 0.01
@@ -29,6 +30,7 @@ def test_energy_distance_zero_for_same_law_positive_for_shift_and_symmetric() ->
     assert energy_distance(x, shifted) == pytest.approx(energy_distance(shifted, x), rel=1e-9)
 
 
+@pytest.mark.unit
 def test_energy_distance_matches_scipy_in_1d() -> None:
     # scipy returns sqrt(2A - B_biased - C_biased) where the biased within-set means keep the
     # zero self-distances: B_biased = (n - 1) / n * B. Exact identity on a small sample...
@@ -49,6 +51,7 @@ def test_energy_distance_matches_scipy_in_1d() -> None:
     assert ours == pytest.approx(scipy_energy(x, y) ** 2, abs=2e-3)
 
 
+@pytest.mark.unit
 def test_mmd_zero_for_same_law_positive_for_shift_and_matches_direct_formula() -> None:
     x, y, shifted = normal(2000, 3, 0), normal(2000, 3, 1), normal(2000, 3, 2, shift=1.0)
     same, bandwidth = mmd_rbf(x, y)
@@ -79,12 +82,14 @@ def test_sliced_wasserstein_closed_forms() -> None:
     assert sliced_wasserstein(x, y, num_projections=1024) == pytest.approx(3 / math.sqrt(2), abs=0.1)
 
 
+@pytest.mark.unit
 def test_sliced_wasserstein_is_seeded() -> None:
     x, y = normal(1000, 4, 0), normal(1000, 4, 1, shift=0.5)
     assert sliced_wasserstein(x, y, seed=7) == sliced_wasserstein(x, y, seed=7)
     assert sliced_wasserstein(x, y, seed=7) != sliced_wasserstein(x, y, seed=8)
 
 
+@pytest.mark.unit
 def test_vector_sample_quality_keys_and_real_only_bandwidth() -> None:
     real = normal(1500, 2, 0)
     good, bad = (
@@ -96,6 +101,7 @@ def test_vector_sample_quality_keys_and_real_only_bandwidth() -> None:
     assert all(bad[key] > good[key] for key in ("energy", "mmd", "swd"))
 
 
+@pytest.mark.unit
 def test_non_finite_fake_rows_give_large_finite_distances() -> None:
     real, fake = normal(500, 3, 0), normal(500, 3, 1)
     clean = vector_sample_quality(real, fake)
