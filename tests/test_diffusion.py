@@ -5,6 +5,7 @@ import torch
 
 from genlab.models.diffusion import Diffusion
 from genlab.models.noise_schedule import NoiseSchedule
+from genlab.utils.errors import ConfigError
 
 
 @pytest.mark.unit
@@ -97,3 +98,28 @@ def test_ema_differs_after_training_and_is_what_samples(make_cfg):
     model.net.register_forward_hook(lambda *_: calls.__setitem__("raw", calls["raw"] + 1))
     model.sample_from(torch.randn(2, 1, 8, 8))
     assert calls == {"ema": 5, "raw": 0}  # 5 DDIM steps, every one through the EMA network
+
+
+@pytest.mark.unit
+def test_snapping_to_levels_removes_low_noise_slips_and_is_validated(digits_batch):
+    """A denoiser a little off at low noise: snapped to the 17 levels, its x_0 is the data's and
+    the low-noise KL terms vanish; unsnapped, each slip costs bits (the posterior variance is tiny)."""
+    torch.manual_seed(0)
+    model = Diffusion([1, 8, 8], 17, num_timesteps=1000, base_channels=8).eval()
+    x0 = model.to_x0(digits_batch)
+
+    class SlightlyOff(torch.nn.Module):
+        def forward(self, xt, t):
+            a = model.schedule.sqrt_ab[t].view(-1, 1, 1, 1)
+            s = model.schedule.sqrt_one_minus_ab[t].view(-1, 1, 1, 1)
+            return (xt - a * x0) / s + 0.05 * torch.randn_like(xt)  # the true eps, plus a slip
+
+    t = torch.full((len(x0),), 5, dtype=torch.long)  # noise std 0.012 in data units; a level is 0.125
+    assert float(model.schedule.sqrt_one_minus_ab[5] / model.schedule.sqrt_ab[5]) < 0.25 * 2 / 16
+    model.snap_to_levels = 0.0
+    off = model.vlb_terms(x0, t, SlightlyOff()).mean()
+    model.snap_to_levels = 0.25
+    snapped = model.vlb_terms(x0, t, SlightlyOff()).mean()
+    assert snapped < 1e-6 < off
+    with pytest.raises(ConfigError, match="sampler.snap_to_levels=-1 must be a number >= 0"):
+        model.configure_runtime(snap_to_levels=-1)

@@ -153,7 +153,8 @@ def test_genlab_sample_grid_matches_num_samples(make_cfg, checkpoints):
 def test_sampler_settings_are_checked(make_cfg, checkpoints):
     with pytest.raises(
         ConfigError,
-        match="sampler.steps is not a setting of Diffusion; valid: sampler, sampling_steps, eta, vlb_timesteps",
+        match="sampler.steps is not a setting of Diffusion; valid: sampler, sampling_steps, eta, vlb_timesteps, "
+        "test_vlb_timesteps, ode_steps, snap_to_levels",
     ):
         generate(make_cfg(f"ckpt_path={checkpoints['diffusion']}", "+sampler.steps=2", config_name="sample"))
     with pytest.raises(ConfigError, match="sampler.sampler='euler' is unknown; valid: ddpm, ddim"):

@@ -42,8 +42,9 @@ SIZE_KNOBS = {
     "components": 1024, "kernel": 1024, "num_timesteps": 100_000, "base_channels": 1 << 14,
     "num_res_blocks": 64, "sampling_steps": 100_000, "ode_steps": 100_000, "num_scales": 16,
     "steps_per_scale": 1024, "n_critic": 1000, "iwae_k": 1 << 16, "vlb_timesteps": 100_000,
+    "test_vlb_timesteps": 100_000,
 }  # fmt: skip
-NULLABLE_KNOBS = ("vlb_timesteps",)  # null: all T timesteps
+NULLABLE_KNOBS = ("vlb_timesteps", "test_vlb_timesteps")  # null: all T timesteps
 
 
 def validate_config(cfg: DictConfig) -> None:
