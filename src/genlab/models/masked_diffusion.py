@@ -22,8 +22,9 @@ Sampling is ancestral: from all masks, step t -> s unmasks each masked position 
 probability (alpha(s) - alpha(t)) / (1 - alpha(t)), drawing its character from the
 denoiser; the step count is a runtime setting (`sampler: ddpm` takes all T steps, `ddim`
 takes `sampling_steps`, the same knobs as the Gaussian family). The Gaussian family's
-`prediction`, `eta`, `continuous_likelihood`, `ode_steps` and UNet sizes have no meaning
-here and are accepted so that one `model=diffusion` config serves every modality;
+`prediction`, `eta`, `continuous_likelihood`, `ode_steps`, `snap_to_levels`, UNet sizes and
+`test_vlb_timesteps` (the test bound here is `vlb_timesteps`' estimate, as in the text study)
+have no meaning here and are accepted so that one `model=diffusion` config serves every modality;
 `model.net` sizes the denoiser (`+model.net.d_model=256`).
 """
 
@@ -65,6 +66,8 @@ class MaskedDiffusion(GenerativeModel):
         net: str | dict | None = None,
         continuous_likelihood: str = "ode",
         ode_steps: int = 40,
+        snap_to_levels: float = 0.25,
+        test_vlb_timesteps: int | None = None,
     ) -> None:
         super().__init__(data_shape, levels, optimizer, scheduler, modality)
         if levels is None:
