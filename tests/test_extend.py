@@ -189,6 +189,8 @@ def test_an_unlabelled_array_evaluates_in_autoencoder_features(make_cfg, tmp_pat
     out = evaluate(eval_cfg)
     assert out["feature"] == "autoencoder" and "test/classifier_accuracy" not in out
     assert out["feature_trusted"] == (out["test/autoencoder_skill"] >= 0.5)
+    samples = generate(make_cfg(f"ckpt_path={ckpt}", "num_samples=4", run="sample", config_name="sample"))
+    assert np.load(samples["npz"])["images"].shape == (4, 1, 8, 8)
     assert list((Path(eval_cfg.paths.data_dir) / "genlab_features").glob("file_mine.npy-*_autoencoder.pt"))
 
 
@@ -255,6 +257,10 @@ def test_a_users_datamodule_trains_and_evaluates_from_its_checkpoint(make_cfg, u
         evaluate(make_cfg(f"ckpt_path={ckpt}", *EVAL, run="refused", config_name="eval"))
     out = evaluate(make_cfg(f"ckpt_path={ckpt}", "trusted_packages=[byo_pkg]", *EVAL, run="eval", config_name="eval"))
     assert out["data"] == "DigitsOnly" and out["feature"] == "autoencoder" and np.isfinite(out["test/fid"])
+    samples = generate(
+        make_cfg(f"ckpt_path={ckpt}", "trusted_packages=[byo_pkg]", "num_samples=4", run="sample", config_name="sample")
+    )
+    assert np.load(samples["npz"])["images"].shape == (4, 1, 8, 8)
 
 
 def test_eval_reads_the_data_where_it_was_trained_unless_told(make_cfg, png_folder, tmp_path):
