@@ -69,7 +69,8 @@ def plain_seconds_per_step(cfg, steps: int, warmup: int) -> float:
             if hasattr(model, "ema_net"):
                 model.ema_net.update_parameters(model.net)
         else:
-            fake = model.generate(batch).detach()
+            with torch.no_grad():
+                fake = model.generate(batch)
             d_loss = model.discriminator_loss(x, fake)[0] + model.penalties(x, fake)
             opt_d.zero_grad()
             d_loss.backward()

@@ -75,3 +75,90 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(make_
 def test_unknown_loss_is_named():
     with pytest.raises(ConfigError, match="model.loss='lsgan' is unknown; valid: non_saturating, hinge, wgan_gp"):
         GAN([1, 8, 8], 17, loss="lsgan")
+
+
+@pytest.mark.unit
+def test_augmentations_keep_shape_pass_gradients_and_draw_per_image():
+    from genlab.nets.diff_augment import diff_augment, parse_policy
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 16, 16, requires_grad=True)
+    for policy in ("translation", "cutout", "color", "translation,cutout,color"):
+        out = diff_augment(2 * x - 1, parse_policy("model.augment", policy))
+        assert out.shape == x.shape
+        (grad,) = torch.autograd.grad(out.sum(), x)
+        assert grad.abs().sum() > 0  # the generator learns through the augmentation
+        # Each image gets its own draw: not every image is changed the same way.
+        change = (out - (2 * x - 1)).detach().flatten(1)
+        assert not torch.allclose(change, change[:1].expand_as(change))
+
+
+@pytest.mark.unit
+def test_translation_shifts_content_and_fills_zeros():
+    from genlab.nets.diff_augment import translation
+
+    x = torch.zeros(200, 1, 8, 8)
+    x[:, :, 3, 4] = 1.0  # one lit pixel
+    out = translation(x)
+    assert torch.equal(out.sum(dim=(1, 2, 3)), torch.ones(200))  # moved, never lost (shift <= 1 < 3)
+    rows, cols = (out[:, 0] == 1).nonzero()[:, 1:].T
+    assert set((rows - 3).tolist()) == {-1, 0, 1} and set((cols - 4).tolist()) == {-1, 0, 1}  # 1/8 of 8
+    edge = torch.ones(500, 1, 8, 8)
+    assert (translation(edge) == 0).any()  # shifted in from outside: zeros
+
+
+@pytest.mark.unit
+def test_cutout_zeroes_one_square_of_half_the_side():
+    from genlab.nets.diff_augment import cutout
+
+    out = cutout(torch.ones(300, 1, 8, 8))
+    zeros = (out == 0).flatten(1).sum(1)
+    assert zeros.max() == 16 and zeros.min() >= 1  # a 4x4 square, clipped at the border
+    assert ((out == 0) | (out == 1)).all()
+
+
+@pytest.mark.unit
+def test_minibatch_std_channel_measures_the_spread_per_group():
+    from genlab.nets.conv import MinibatchStd
+
+    copies = torch.ones(8, 3, 4, 4)
+    assert torch.allclose(MinibatchStd()(copies)[:, 3], torch.full((8, 4, 4), 1e-4))  # sqrt(eps)
+    varied = torch.randn(8, 3, 4, 4)
+    out = MinibatchStd()(varied)
+    assert out.shape == (8, 4, 4, 4) and torch.equal(out[:, :3], varied)
+    # Groups of 4 hold images i, i+2, i+4, i+6: two groups, two values.
+    expected = varied.view(4, 2, 3, 4, 4).var(0, correction=0).add(1e-8).sqrt().mean((1, 2, 3))
+    assert torch.allclose(out[:, 3, 0, 0], expected.repeat(4))
+    assert not torch.allclose(out[0, 3], out[1, 3])
+
+
+@pytest.mark.unit
+def test_coverage_options_need_image_data_and_the_default_critic():
+    with pytest.raises(ConfigError, match="model.augment='flip' is unknown; valid: translation, cutout, color"):
+        GAN([1, 8, 8], 17, augment="flip")
+    with pytest.raises(ConfigError, match="model.augment='translation' transforms images"):
+        GAN([2], None, augment="translation", modality="vector")
+    with pytest.raises(ConfigError, match="model.minibatch_std=true is a layer of the default image critic"):
+        GAN([2], None, minibatch_std=True, modality="vector")
+    critic = GAN([1, 8, 8], 17, hidden=16, minibatch_std=True, augment="translation,cutout").discriminator
+    assert any(type(m).__name__ == "MinibatchStd" for m in critic.modules())
+
+
+def test_hinge_spectral_minibatch_std_and_augmentation_train_together(make_cfg):
+    cfg = make_cfg(
+        "model=gan",
+        "model.hidden=16",
+        "model.loss=hinge",
+        "model.spectral_norm=true",
+        "model.minibatch_std=true",
+        "model.augment=[translation,cutout,color]",
+        "trainer.max_epochs=2",
+        "test=false",
+        "callbacks.sample_grid=null",
+    )
+    metrics = train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["train/d_loss"]))
+    model, _ = load_model(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    model.eval()
+    x = torch.rand(6, 1, 8, 8)
+    assert torch.equal(model.critic(x), model.critic(x))  # no augmentation outside training

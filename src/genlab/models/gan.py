@@ -6,7 +6,9 @@ gan.discriminator in genlab/nets/backbones.py). Discrete data in [0, 1] get a si
 the generator's output and are centred to [-1, 1] for the critic; continuous
 (standardised) data pass as they are. Each training step takes `n_critic` discriminator steps,
 then one generator step (separate optimizers and learning rates: TTUR), then
-updates the exponential moving average of the generator that `sample()` uses.
+updates the exponential moving average of the generator that `sample()` uses. Images can
+also get a minibatch-std channel in the critic and differentiable augmentation of what the
+critic sees (genlab/nets/diff_augment.py).
 A GAN has no likelihood: `has_likelihood = False`, and no bits/dim is logged.
 """
 
@@ -16,6 +18,7 @@ from torch import Tensor, nn
 
 from genlab.models.base import GenerativeModel, batch_inputs, plain
 from genlab.nets.backbones import build_net
+from genlab.nets.diff_augment import diff_augment, parse_policy
 from genlab.nets.ema import ema_model
 from genlab.utils.errors import ConfigError
 from genlab.utils.options import Option
@@ -41,6 +44,8 @@ class GAN(GenerativeModel):
         gp_weight: float = 10.0,
         r1_weight: float = 0.0,
         spectral_norm: bool = False,
+        minibatch_std: bool = False,
+        augment: str | list[str] | None = None,
         ema_decay: float = 0.999,
         optimizer: dict | None = None,
         d_optimizer: dict | None = None,
@@ -58,7 +63,15 @@ class GAN(GenerativeModel):
         self.latent_dim, self.loss_name, self.n_critic = latent_dim, loss_name, n_critic
         self.gp_weight, self.r1_weight = gp_weight, r1_weight
         self.d_optimizer_cfg = plain(d_optimizer) or self.optimizer_cfg
-        options = {"hidden": hidden, "spectral": spectral_norm}
+        self.augment_policy = parse_policy("model.augment", augment)
+        if self.augment_policy and modality != "image":
+            raise ConfigError(f"model.augment={augment!r} transforms images; this data's modality is {modality!r}")
+        if minibatch_std and (modality != "image" or discriminator is not None):
+            raise ConfigError(
+                "model.minibatch_std=true is a layer of the default image critic; "
+                f"here modality={modality!r}, model.discriminator={discriminator!r}"
+            )
+        options = {"hidden": hidden, "spectral": spectral_norm, "minibatch_std": minibatch_std}
         net = build_net(
             "gan.generator", generator, modality, "generator",
             {"in_features": latent_dim, "data_shape": self.data_shape, "params_per_dim": 1}, options,
@@ -70,7 +83,11 @@ class GAN(GenerativeModel):
         self.ema_generator = ema_model(self.generator, ema_decay)
 
     def critic(self, x: Tensor) -> Tensor:
-        return self.discriminator(2 * x - 1 if self.is_discrete else x).float().view(-1)
+        """Real and generated images alike pass the same augmentation, in training only."""
+        x = 2 * x - 1 if self.is_discrete else x
+        if self.augment_policy and self.training:
+            x = diff_augment(x, self.augment_policy)
+        return self.discriminator(x).float().view(-1)
 
     def generate(self, n: int, generator: nn.Module | None = None) -> Tensor:
         z = torch.randn(n, self.latent_dim, device=self.device)
@@ -116,7 +133,8 @@ class GAN(GenerativeModel):
         real = batch_inputs(batch)
         opt_g, opt_d = self.optimizers()
         for _ in range(self.n_critic):
-            fake = self.generate(real.shape[0]).detach()
+            with torch.no_grad():  # the critic's step needs no graph through the generator
+                fake = self.generate(real.shape[0])
             d_loss, d_real, d_fake = self.discriminator_loss(real, fake)
             d_total = d_loss + self.penalties(real, fake)
             self.check_finite(d_total, "train/d_loss")

@@ -14,6 +14,7 @@ takes (shapes, sizes); this module picks the class. A role's net is, by its conf
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import hydra
@@ -38,9 +39,10 @@ def conv_decoder(in_features: int, data_shape: tuple[int, ...], params_per_dim: 
     return ConvDecoder(in_features, data_shape, hidden, data_shape[0] * params_per_dim)
 
 
-def conv_critic(data_shape: tuple[int, ...], hidden: int, spectral: bool) -> nn.Module:
-    """No normalisation in a critic: WGAN-GP's per-sample gradient penalty forbids batch coupling."""
-    return ConvEncoder(data_shape, hidden, 1, use_norm=False, spectral=spectral, activation=lambda: nn.LeakyReLU(0.2))
+def conv_critic(data_shape: tuple[int, ...], hidden: int, spectral: bool, minibatch_std: bool) -> nn.Module:
+    """No normalisation in a critic: WGAN-GP's per-sample gradient penalty forbids batch coupling
+    (the minibatch-std channel, when asked for, couples the batch in one number per group)."""
+    return ConvEncoder(data_shape, hidden, 1, False, spectral, partial(nn.LeakyReLU, 0.2), minibatch_std)
 
 
 def unet(data_shape: tuple[int, ...], base_channels: int, num_res_blocks: int, dropout: float) -> nn.Module:
@@ -93,7 +95,7 @@ DEFAULTS: dict[str, dict[str, Net]] = {
         "sequence": Net(TemporalDecoder, ("hidden",)),
     },
     "gan.discriminator": {
-        "image": Net(conv_critic, ("hidden", "spectral")),
+        "image": Net(conv_critic, ("hidden", "spectral", "minibatch_std")),
         "vector": Net(VectorCritic, ("spectral",)),
         "sequence": Net(temporal_critic, ("hidden", "spectral")),
     },

@@ -23,6 +23,24 @@ def _norm(channels: int, use_norm: bool) -> nn.Module:
     return nn.GroupNorm(min(8, channels), channels) if use_norm else nn.Identity()
 
 
+class MinibatchStd(nn.Module):
+    """Appends one channel: the features' standard deviation across images, averaged to one
+    number per group of 4 (Karras et al. 2018; StyleGAN's groups). A critic that sees it can
+    tell a batch of near-copies from real variety, which pushes the generator to cover modes."""
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        group = self.group if n % self.group == 0 else n
+        variance = x.float().view(group, n // group, c, h, w).var(dim=0, correction=0)
+        spread = (variance + 1e-8).sqrt().mean(dim=(1, 2, 3))  # eps: a finite gradient at zero spread
+        channel = spread.repeat(group).view(n, 1, 1, 1).expand(n, 1, h, w).to(x.dtype)
+        return torch.cat([x, channel], dim=1)
+
+
 class ConvEncoder(nn.Module):
     """(n, C, H, W) -> (n, out_features). Stride-2 convs, channels doubling per level."""
 
@@ -34,6 +52,7 @@ class ConvEncoder(nn.Module):
         use_norm: bool = True,
         spectral: bool = False,
         activation: type[nn.Module] = nn.SiLU,
+        minibatch_std: bool = False,
     ) -> None:
         super().__init__()
         wrap = spectral_norm if spectral else (lambda m: m)
@@ -45,6 +64,9 @@ class ConvEncoder(nn.Module):
             nxt = min(ch * 2, hidden * 4)
             layers += [wrap(nn.Conv2d(ch, nxt, 4, stride=2, padding=1)), _norm(nxt, use_norm), activation()]
             ch = nxt
+        if minibatch_std:
+            layers.append(MinibatchStd())
+            ch += 1
         self.features = nn.Sequential(*layers)
         bottleneck = ch * sizes[-1][0] * sizes[-1][1]
         self.head = wrap(nn.Linear(bottleneck, out_features))
