@@ -44,7 +44,8 @@ SIZE_KNOBS = {
     "steps_per_scale": 1024, "n_critic": 1000, "iwae_k": 1 << 16, "vlb_timesteps": 100_000,
     "test_vlb_timesteps": 100_000,
 }  # fmt: skip
-NULLABLE_KNOBS = ("vlb_timesteps", "test_vlb_timesteps")  # null: all T timesteps
+# null: all T timesteps (vlb), the modality's default width (the GAN's hidden).
+NULLABLE_KNOBS = ("vlb_timesteps", "test_vlb_timesteps", "hidden")
 
 
 def validate_config(cfg: DictConfig) -> None:
