@@ -81,15 +81,15 @@ def test_augmentations_keep_shape_pass_gradients_and_draw_per_image():
     from genlab.nets.diff_augment import diff_augment, parse_policy
 
     torch.manual_seed(0)
-    x = torch.rand(64, 1, 16, 16, requires_grad=True)
+    x = torch.rand(1, 1, 16, 16).expand(64, 1, 16, 16).clone().requires_grad_(True)  # one image, 64 times
     for policy in ("translation", "cutout", "color", "translation,cutout,color"):
         out = diff_augment(2 * x - 1, parse_policy("model.augment", policy))
         assert out.shape == x.shape
         (grad,) = torch.autograd.grad(out.sum(), x)
         assert grad.abs().sum() > 0  # the generator learns through the augmentation
-        # Each image gets its own draw: not every image is changed the same way.
-        change = (out - (2 * x - 1)).detach().flatten(1)
-        assert not torch.allclose(change, change[:1].expand_as(change))
+        # Each copy gets its own draw: the 64 copies do not all come out the same.
+        flat = out.detach().flatten(1)
+        assert not torch.allclose(flat, flat[:1].expand_as(flat))
 
 
 @pytest.mark.unit
@@ -158,9 +158,10 @@ def test_hinge_spectral_minibatch_std_and_augmentation_train_together(make_cfg):
     metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["train/d_loss"]))
     model, _ = load_model(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
-    model.eval()
     x = torch.rand(6, 1, 8, 8)
-    assert torch.equal(model.critic(x), model.critic(x))  # no augmentation outside training
+    assert torch.equal(model.critic(x), model.critic(x))  # eval mode: no augmentation
+    model.train()
+    assert not torch.equal(model.critic(x), model.critic(x))  # training: a new draw per call
 
 
 @pytest.mark.unit
@@ -183,3 +184,33 @@ def test_null_options_take_the_modalitys_measured_defaults():
     assert explicit.loss_name == "non_saturating" and not spectral(explicit) and not has_minibatch_std(explicit)
     own_critic = {"_target_": "genlab.nets.conv.ConvEncoder", "hidden": 8, "out_features": 1}
     assert not has_minibatch_std(GAN([1, 8, 8], 17, discriminator=own_critic))  # not the default critic
+
+
+@pytest.mark.unit
+def test_a_resized_default_critic_keeps_the_minibatch_std_channel():
+    resized = GAN([1, 8, 8], 17, discriminator={"hidden": 8})
+    assert any(type(m).__name__ == "MinibatchStd" for m in resized.discriminator.modules())
+
+
+def test_a_checkpoint_from_before_minibatch_std_loads_without_the_channel(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "model=gan", "model.minibatch_std=false", "trainer.max_epochs=1", "test=false", "callbacks.sample_grid=null"
+    )
+    train(cfg)
+    checkpoint = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)
+    del checkpoint["hyper_parameters"]["minibatch_std"]  # as runs before the option saved them
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    model, _ = load_model(old)
+    assert not any(type(m).__name__ == "MinibatchStd" for m in model.discriminator.modules())
+    assert model.sample(3).shape == (3, 1, 8, 8)
+
+
+@pytest.mark.unit
+def test_only_the_gan_takes_a_null_width():
+    from genlab.utils.config import compose
+    from genlab.utils.validation import validate_config
+
+    validate_config(compose(["model=gan"]))
+    with pytest.raises(ConfigError, match="model.hidden=None is invalid"):
+        validate_config(compose(["model=vae", "model.hidden=null"]))

@@ -76,6 +76,9 @@ class GenerativeModel(pl.LightningModule):
     # Attributes that may change after training without retraining (sampler, temperature...):
     # genlab-sample and genlab-eval set them with `+sampler.<name>=value`.
     RUNTIME_SETTINGS: tuple[str, ...] = ()
+    # Values for constructor arguments that checkpoints written before the argument existed
+    # lack: what those runs were built with (not today's default, which may differ).
+    CHECKPOINT_DEFAULTS: dict[str, Any] = {}
     # The modalities a family has a formulation for. On text (discrete tokens) genlab has an
     # ordering model (AR) and masking diffusion; a VAE, GAN or flow over characters would need
     # a relaxation genlab does not claim (issue: "no silent nonsense").

@@ -12,6 +12,8 @@ critic sees (genlab/nets/diff_augment.py).
 A GAN has no likelihood: `has_likelihood = False`, and no bits/dim is logged.
 """
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -40,6 +42,7 @@ OTHER_DEFAULTS = {"hidden": 64, "loss": "non_saturating", "spectral_norm": False
 
 class GAN(GenerativeModel):
     has_likelihood = False
+    CHECKPOINT_DEFAULTS = {"minibatch_std": False}  # runs from before the option: no such channel
 
     def __init__(
         self,
@@ -68,8 +71,10 @@ class GAN(GenerativeModel):
         hidden = defaults["hidden"] if hidden is None else hidden
         loss = defaults["loss"] if loss is None else loss
         spectral_norm = defaults["spectral_norm"] if spectral_norm is None else spectral_norm
+        # The default critic, possibly resized ({hidden: 256}); not a net of the user's own.
+        default_critic = not (isinstance(discriminator, Mapping) and "_target_" in discriminator)
         if minibatch_std is None:
-            minibatch_std = defaults["minibatch_std"] and discriminator is None
+            minibatch_std = defaults["minibatch_std"] and default_critic
         loss_name = GanLoss.parse("model.loss", loss)
         if n_critic < 1:
             raise ConfigError(f"model.n_critic={n_critic} must be >= 1")
@@ -81,7 +86,7 @@ class GAN(GenerativeModel):
         self.augment_policy = parse_policy("model.augment", augment)
         if self.augment_policy and modality != "image":
             raise ConfigError(f"model.augment={augment!r} transforms images; this data's modality is {modality!r}")
-        if minibatch_std and (modality != "image" or discriminator is not None):
+        if minibatch_std and (modality != "image" or not default_critic):
             raise ConfigError(
                 "model.minibatch_std=true is a layer of the default image critic; "
                 f"here modality={modality!r}, model.discriminator={discriminator!r}"

@@ -41,7 +41,8 @@ def conv_decoder(in_features: int, data_shape: tuple[int, ...], params_per_dim: 
 
 def conv_critic(data_shape: tuple[int, ...], hidden: int, spectral: bool, minibatch_std: bool) -> nn.Module:
     """No normalisation in a critic: WGAN-GP's per-sample gradient penalty forbids batch coupling
-    (the minibatch-std channel, when asked for, couples the batch in one number per group)."""
+    through normalisation statistics (the minibatch-std channel adds one number per group of 4
+    images, as ProGAN did with WGAN-GP)."""
     return ConvEncoder(data_shape, hidden, 1, False, spectral, partial(nn.LeakyReLU, 0.2), minibatch_std)
 
 

@@ -98,5 +98,7 @@ def load_model(
     """The model (in eval mode) and the raw checkpoint (for the DataModule's hyper-parameters)."""
     checkpoint = read_checkpoint(path)
     cls = family_class(checkpoint, path, trusted_packages)
-    model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
+    saved = checkpoint.get("hyper_parameters", {})
+    older = {k: v for k, v in getattr(cls, "CHECKPOINT_DEFAULTS", {}).items() if k not in saved}
+    model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True, **older)
     return model.eval(), checkpoint

@@ -44,8 +44,8 @@ SIZE_KNOBS = {
     "steps_per_scale": 1024, "n_critic": 1000, "iwae_k": 1 << 16, "vlb_timesteps": 100_000,
     "test_vlb_timesteps": 100_000,
 }  # fmt: skip
-# null: all T timesteps (vlb), the modality's default width (the GAN's hidden).
-NULLABLE_KNOBS = ("vlb_timesteps", "test_vlb_timesteps", "hidden")
+NULLABLE_KNOBS = ("vlb_timesteps", "test_vlb_timesteps")  # null: all T timesteps
+GAN_TARGET = "genlab.models.gan.GAN"  # its hidden may be null: the modality's default width
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -59,7 +59,8 @@ def validate_config(cfg: DictConfig) -> None:
     check_seed(cfg)
     if "model" in cfg:
         for key, upper in SIZE_KNOBS.items():
-            if key in cfg.model and not (key in NULLABLE_KNOBS and cfg.model[key] is None):
+            nullable = key in NULLABLE_KNOBS or (key == "hidden" and cfg.model.get("_target_") == GAN_TARGET)
+            if key in cfg.model and not (nullable and cfg.model[key] is None):
                 check_count(f"model.{key}", cfg.model[key], upper)
     if "data" in cfg:
         for key in ("batch_size", "eval_batch_size"):
