@@ -301,6 +301,7 @@ def genlab_row(study: Path, family: str) -> dict | None:
         "test/recall": ev["test/recall"],
         "num_parameters": train["num_parameters"],
         "steps": train["global_step"],
+        "date": time.strftime("%Y-%m-%d", time.localtime((run / "eval" / "metrics.json").stat().st_mtime)),
         "train_time_s": train["train_time_s"],
         "test/sampling_images_per_s": ev["test/sampling_images_per_s"],
         "num_samples": ev["num_samples"],
@@ -313,8 +314,9 @@ def fmt(value, digits=2):
 
 def table(results: dict) -> list[str]:
     lines = [
-        "| pair | side | test bpd | FID | KID | precision | recall | parameters | steps | sampling images/s |",
-        "|" + " --- |" * 10,
+        "| pair | side | test bpd | FID | KID | precision | recall | parameters | steps | sampling images/s "
+        "| measured |",
+        "|" + " --- |" * 11,
     ]
     ratios = []
     for r in results.values():
@@ -326,7 +328,7 @@ def table(results: dict) -> list[str]:
                 f"| {fmt(row.get('test/kid'))} | {fmt(row.get('test/precision'), 3)} "
                 f"| {fmt(row.get('test/recall'), 3)} "
                 f"| {fmt(row.get('num_parameters'))} | {fmt(row.get('steps'))} "
-                f"| {fmt(row.get('test/sampling_images_per_s'), 2)} |"
+                f"| {fmt(row.get('test/sampling_images_per_s'), 2)} | {row.get('date', '—')} |"
             )
         g, p = r.get("genlab") or {}, r.get("peer") or {}
         parts = []
@@ -390,8 +392,10 @@ def main() -> None:
         source="fashion_mnist", data_dir=str(root / "data"), download=False, val_fraction=0.0833
     )
     datamodule.setup()
-    saved = OUT / "peers.json"
-    results = json.loads(saved.read_text())["results"] if saved.exists() else {}
+    saved = json.loads((OUT / "peers.json").read_text()) if (OUT / "peers.json").exists() else {}
+    results = saved.get("results", {})
+    for r in results.values():  # rows from before rows were dated: the file's date
+        r["peer"].setdefault("date", saved["date"])
     for key in keys:
         torch.manual_seed(0)
         peer = PEERS[key]()
@@ -406,6 +410,7 @@ def main() -> None:
         uncached = key == "uncached_ar"
         n = args.uncached_samples if uncached else args.num_samples
         row |= evaluate(peer, datamodule, n, min(n, 100), None if uncached else OUT / "peers" / key)
+        row["date"] = time.strftime("%Y-%m-%d")  # a rerun of some peers leaves the others' rows as measured
         results[key] = {
             "family": peer.genlab_family,
             "peer_name": peer.name,
