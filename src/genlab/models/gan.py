@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.models.base import GenerativeModel, batch_inputs, plain
-from genlab.nets.backbones import build_net
+from genlab.nets.backbones import build_net, default_takes, gan_settings
 from genlab.nets.diff_augment import diff_augment, parse_policy
 from genlab.nets.ema import ema_model
 from genlab.utils.errors import ConfigError
@@ -30,14 +30,6 @@ class GanLoss(Option):
     NON_SATURATING = "non_saturating"
     HINGE = "hinge"
     WGAN_GP = "wgan_gp"
-
-
-# What `null` means per modality. Images: the set that took Fashion-MNIST's recall from 0.08 to
-# >= 0.35 in 10 CPU-minutes (experiments/compare_families; the issue 16 note has the ablation):
-# hinge loss, spectral norm and a minibatch-std channel in the critic, and narrower nets that
-# buy ~2.5x the steps. Vectors and sequences keep the settings their studies measured.
-MODALITY_DEFAULTS = {"image": {"hidden": 32, "loss": "hinge", "spectral_norm": True, "minibatch_std": True}}
-OTHER_DEFAULTS = {"hidden": 64, "loss": "non_saturating", "spectral_norm": False, "minibatch_std": False}
 
 
 class GAN(GenerativeModel):
@@ -66,15 +58,16 @@ class GAN(GenerativeModel):
         discriminator: str | dict | None = None,
     ) -> None:
         super().__init__(data_shape, levels, optimizer, scheduler, modality)
-        # null: the modality's measured default (MODALITY_DEFAULTS); an explicit value wins.
-        defaults = MODALITY_DEFAULTS.get(modality, OTHER_DEFAULTS)
+        # null: the modality's measured default (backbones.GAN_SETTINGS); an explicit value wins.
+        defaults = gan_settings(modality)
         hidden = defaults["hidden"] if hidden is None else hidden
         loss = defaults["loss"] if loss is None else loss
         spectral_norm = defaults["spectral_norm"] if spectral_norm is None else spectral_norm
         # The default critic, possibly resized ({hidden: 256}); not a net of the user's own.
-        default_critic = not (isinstance(discriminator, Mapping) and "_target_" in discriminator)
+        own_critic = isinstance(discriminator, Mapping) and "_target_" in discriminator
+        takes_minibatch_std = not own_critic and default_takes("gan.discriminator", modality, "minibatch_std")
         if minibatch_std is None:
-            minibatch_std = defaults["minibatch_std"] and default_critic
+            minibatch_std = defaults["minibatch_std"] and takes_minibatch_std
         loss_name = GanLoss.parse("model.loss", loss)
         if n_critic < 1:
             raise ConfigError(f"model.n_critic={n_critic} must be >= 1")
@@ -84,9 +77,11 @@ class GAN(GenerativeModel):
         self.gp_weight, self.r1_weight = gp_weight, r1_weight
         self.d_optimizer_cfg = plain(d_optimizer) or self.optimizer_cfg
         self.augment_policy = parse_policy("model.augment", augment)
-        if self.augment_policy and modality != "image":
-            raise ConfigError(f"model.augment={augment!r} transforms images; this data's modality is {modality!r}")
-        if minibatch_std and (modality != "image" or not default_critic):
+        if self.augment_policy and len(self.data_shape) != 3:
+            raise ConfigError(
+                f"model.augment={augment!r} transforms images (C, H, W); this data's shape is {list(self.data_shape)}"
+            )
+        if minibatch_std and not takes_minibatch_std:
             raise ConfigError(
                 "model.minibatch_std=true is a layer of the default image critic; "
                 f"here modality={modality!r}, model.discriminator={discriminator!r}"
