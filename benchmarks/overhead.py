@@ -4,7 +4,8 @@ pipeline: batches/s from the DataModule's loader against slicing the tensor dire
 the loader's share of a training step. Writes experiments/bench/overhead.{json,md}.
 Usage: python benchmarks/overhead.py [--data fashion_mnist] [--steps N] [--repeats 4] [--batch 64]
                                     [--families ...] [--name overhead]
-Both sides run with the data config's `torch_threads` when it sets one (vectors: 1)."""
+Both sides run with the data config's `torch_threads` when it sets one (vectors: 1) and with
+genlab-train's `flush_denormal`."""
 
 import argparse
 import tempfile
@@ -135,6 +136,8 @@ def main() -> None:
             cfg = family_cfg(family, Path(tmp), args.data, *extra)
             if cfg.get("torch_threads"):
                 torch.set_num_threads(cfg.torch_threads)
+            # genlab-train's setting, on both sides: subnormal floats slowed whichever run met them
+            torch.set_flush_denormal(bool(cfg.get("flush_denormal")))
             plain, lightning = float("inf"), float("inf")
             for _ in range(args.repeats):
                 plain = min(plain, plain_seconds_per_step(cfg, steps, args.warmup))
