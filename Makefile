@@ -31,7 +31,7 @@ clean:
 	rm -rf logs outputs multirun .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
-bench:  ## framework overhead, data pipeline, sampling and precision benchmarks (CPU, < 20 min)
+bench:  ## framework overhead, data pipeline, sampling and precision benchmarks (CPU, 12-25 min)
 	cd benchmarks && ../$(BIN)/python overhead.py && ../$(BIN)/python sampling.py && ../$(BIN)/python precision.py && ../$(BIN)/python checkpointing.py
 	cd benchmarks && ../$(BIN)/python overhead.py --data moons --batch 512 --families flow --steps 300 --name overhead_vectors
 	cd benchmarks && ../$(BIN)/python overhead.py --data sines --batch 128 --families ar --steps 100 --name overhead_sequences

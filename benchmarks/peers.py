@@ -382,6 +382,7 @@ def main() -> None:
         "from the saved peer rows and the current genlab study",
     )
     args = parser.parse_args()
+    torch.set_flush_denormal(True)  # as genlab-train's default (flush_denormal), so no side runs slow on subnormals
     keys = [key for key in args.only.split(",") if key]
     unknown = set(keys) - set(PEERS)
     if unknown:
@@ -429,7 +430,9 @@ def main() -> None:
         f"{args.num_samples} generated images against the 10k test split "
         "in the classifier feature space genlab-eval uses; "
         "test bits/dim on the full test split where the model defines a density over the 256 levels. genlab's rows are "
-        "experiments/compare_families (same budget, same machine). The uncached AR baseline draws only "
+        "experiments/compare_families (same budget, same machine; the flow at 8 steps per scale and diffusion at "
+        "lr 1e-3, as its run.sh sets them; every side computes subnormal floats as zero, as genlab-train does). "
+        "The uncached AR baseline draws only "
         f"{args.uncached_samples} images (its sampling speed), too few for a FID.",
         "",
         "Command: `make bench-peers` (it creates .venv-peers, runs the Fashion-MNIST family study, then this script); "

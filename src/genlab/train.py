@@ -153,17 +153,24 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit (and test) one configuration; write metrics.json; return the metrics."""
     out = Path(cfg.paths.output_dir)
-    threads = torch.get_num_threads()
+    threads, flushing = torch.get_num_threads(), flushes_denormals()
     try:
         if cfg.get("torch_threads"):
             torch.set_num_threads(int(cfg.torch_threads))
         # Subnormal activations and gradients take a slow path in CPU kernels; a run that
-        # drifts into them steps up to 25% slower (the VAE on Fashion-MNIST, issue 16).
-        torch.set_flush_denormal(bool(cfg.get("flush_denormal", False)))
+        # drifts into them steps up to 25% slower (the VAE on Fashion-MNIST, issue 16). The
+        # mode is per thread: torch's worker threads take it from the thread that starts them,
+        # which in genlab-train is this one, before any kernel ran.
+        torch.set_flush_denormal(cfg.get("flush_denormal") is True)
         return _train(cfg, out)
-    finally:  # an in-process caller (a test, a notebook) gets torch's settings back
+    finally:  # an in-process caller (a test, a notebook) gets its settings back
         torch.set_num_threads(threads)
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(flushing)
+
+
+def flushes_denormals() -> bool:
+    """Whether this thread computes subnormal floats as zero (torch has no getter)."""
+    return bool((torch.tensor([1e-39]) * 1.0).item() == 0.0)
 
 
 def _train(cfg: DictConfig, out: Path) -> dict[str, Any]:
