@@ -4,11 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
+import genlab.train as train_module
 from conftest import HAS_FASHION_MNIST
 from genlab.metrics.bpd import uniform_bpd
-from genlab.train import train
+from genlab.train import flushes_denormals, train
 from genlab.utils.checkpoint import load_model
 from genlab.utils.errors import ConfigError
 
@@ -92,36 +94,28 @@ def test_a_run_without_loggers_still_writes_its_metrics(make_cfg):
     assert metrics["status"] == "ok" and (Path(cfg.paths.output_dir) / "metrics.json").is_file()
 
 
-def subnormal_survives() -> bool:
-    """Whether a float32 below 1.2e-38 survives arithmetic (it does unless denormals are flushed)."""
-    return bool((torch.tensor([1e-39]) * 1.0).item() != 0.0)
-
-
 @pytest.mark.parametrize("flush", [True, False])
 def test_flush_denormal_holds_while_training_and_is_undone_after(make_cfg, monkeypatch, flush):
     if not torch.set_flush_denormal(True):
         pytest.skip("this CPU cannot flush subnormal floats (no SSE3)")
     torch.set_flush_denormal(False)
-    import pytorch_lightning as pl
-
-    import genlab.train as train_module
-
     seen = []
 
     class Probe(pl.Callback):
         def on_train_batch_end(self, *args) -> None:
-            seen.append(subnormal_survives())
+            seen.append(not flushes_denormals())
+
+    build = train_module.build
 
     def build_with_probe(cfg):
         datamodule, model, trainer = build(cfg)
         trainer.callbacks.append(Probe())
         return datamodule, model, trainer
 
-    build = train_module.build
     monkeypatch.setattr(train_module, "build", build_with_probe)
     train(make_cfg("debug=limit_batches", "test=false", f"flush_denormal={flush}"))
     assert seen and set(seen) == {not flush}
-    assert subnormal_survives()
+    assert not flushes_denormals()
 
 
 OFFLINE_SOURCES = ["digits"] + (["fashion_mnist"] if HAS_FASHION_MNIST else [])
