@@ -18,6 +18,7 @@ import torch
 
 from common import FAMILIES, family_cfg, write
 from genlab.train import build
+from genlab.utils.float_mode import set_flush_denormal
 
 
 class StepClock(pl.Callback):
@@ -137,7 +138,7 @@ def main() -> None:
             if cfg.get("torch_threads"):
                 torch.set_num_threads(cfg.torch_threads)
             # genlab-train's setting, on both sides: subnormal floats slowed whichever run met them
-            torch.set_flush_denormal(bool(cfg.get("flush_denormal")))
+            set_flush_denormal(bool(cfg.get("flush_denormal")))
             plain, lightning = float("inf"), float("inf")
             for _ in range(args.repeats):
                 plain = min(plain, plain_seconds_per_step(cfg, steps, args.warmup))

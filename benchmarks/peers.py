@@ -29,6 +29,7 @@ from torch import nn
 from common import OUT, write
 from genlab.data import ImageDataModule
 from genlab.eval import score_samples
+from genlab.utils.float_mode import set_flush_denormal
 
 
 class Peer:
@@ -382,7 +383,7 @@ def main() -> None:
         "from the saved peer rows and the current genlab study",
     )
     args = parser.parse_args()
-    torch.set_flush_denormal(True)  # as genlab-train's default (flush_denormal), so no side runs slow on subnormals
+    set_flush_denormal(True)  # as genlab-train's default (flush_denormal), so no side runs slow on subnormals
     keys = [key for key in args.only.split(",") if key]
     unknown = set(keys) - set(PEERS)
     if unknown:

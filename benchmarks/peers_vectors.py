@@ -18,6 +18,7 @@ import zuko
 from common import family_cfg, write
 from genlab.data import VectorDataModule
 from genlab.train import train
+from genlab.utils.float_mode import set_flush_denormal
 
 ARCHITECTURES = {  # genlab coupling flow vs the zuko flow it is compared with
     "RealNVP, 8 affine couplings": (["model.coupling=affine"], lambda: zuko.flows.RealNVP(2, transforms=8)),
@@ -67,7 +68,7 @@ def main() -> None:
     parser.add_argument("--data", nargs="*", default=["8gaussians", "checkerboard"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    torch.set_flush_denormal(True)  # as genlab-train's default (flush_denormal), so no side runs slow on subnormals
+    set_flush_denormal(True)  # as genlab-train's default (flush_denormal), so no side runs slow on subnormals
     rows, result = [], {"seconds": args.seconds, "runs": []}
     for data in args.data:
         dm = VectorDataModule(source=data)

@@ -10,9 +10,10 @@ import torch
 import genlab.train as train_module
 from conftest import HAS_FASHION_MNIST
 from genlab.metrics.bpd import uniform_bpd
-from genlab.train import flushes_denormals, train
+from genlab.train import train
 from genlab.utils.checkpoint import load_model
 from genlab.utils.errors import ConfigError
+from genlab.utils.float_mode import flushed_fraction, flushes_denormals, set_flush_denormal
 
 SHORT = [
     "trainer.max_epochs=2",
@@ -94,16 +95,35 @@ def test_a_run_without_loggers_still_writes_its_metrics(make_cfg):
     assert metrics["status"] == "ok" and (Path(cfg.paths.output_dir) / "metrics.json").is_file()
 
 
-@pytest.mark.parametrize("flush", [True, False])
-def test_flush_denormal_holds_while_training_and_is_undone_after(make_cfg, monkeypatch, flush):
+@pytest.fixture
+def two_threads_not_flushing():
     if not torch.set_flush_denormal(True):
         pytest.skip("this CPU cannot flush subnormal floats (no SSE3)")
-    torch.set_flush_denormal(False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    set_flush_denormal(False)
+    yield
+    set_flush_denormal(False)
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.unit
+def test_flushing_reaches_torchs_worker_threads(two_threads_not_flushing):
+    torch.set_flush_denormal(True)  # torch's own call: this thread only
+    assert 0.0 < flushed_fraction() < 1.0, "the op was not split over both threads"
+    assert set_flush_denormal(True) and flushed_fraction() == 1.0
+    assert set_flush_denormal(False) and flushed_fraction() == 0.0
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_flush_denormal_holds_on_every_thread_while_training_and_is_undone_after(
+    make_cfg, monkeypatch, two_threads_not_flushing, flush
+):
     seen = []
 
     class Probe(pl.Callback):
         def on_train_batch_end(self, *args) -> None:
-            seen.append(not flushes_denormals())
+            seen.append(flushed_fraction())
 
     build = train_module.build
 
@@ -113,9 +133,9 @@ def test_flush_denormal_holds_while_training_and_is_undone_after(make_cfg, monke
         return datamodule, model, trainer
 
     monkeypatch.setattr(train_module, "build", build_with_probe)
-    train(make_cfg("debug=limit_batches", "test=false", f"flush_denormal={flush}"))
-    assert seen and set(seen) == {not flush}
-    assert not flushes_denormals()
+    train(make_cfg("debug=limit_batches", "test=false", "torch_threads=2", f"flush_denormal={flush}"))
+    assert seen and set(seen) == {1.0 if flush else 0.0}
+    assert flushed_fraction() == 0.0 and not flushes_denormals()
 
 
 OFFLINE_SOURCES = ["digits"] + (["fashion_mnist"] if HAS_FASHION_MNIST else [])

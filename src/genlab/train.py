@@ -32,6 +32,7 @@ from genlab.utils.config import (
     save_resolved_config,
 )
 from genlab.utils.errors import ConfigError, InterruptedRun
+from genlab.utils.float_mode import flushes_denormals, set_flush_denormal
 from genlab.utils.io import write_json
 from genlab.utils.loggers import (
     RecordLoggerIds,
@@ -158,19 +159,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if cfg.get("torch_threads"):
             torch.set_num_threads(int(cfg.torch_threads))
         # Subnormal activations and gradients take a slow path in CPU kernels; a run that
-        # drifts into them steps up to 25% slower (the VAE on Fashion-MNIST, issue 16). The
-        # mode is per thread: torch's worker threads take it from the thread that starts them,
-        # which in genlab-train is this one, before any kernel ran.
-        torch.set_flush_denormal(cfg.get("flush_denormal") is True)
+        # drifts into them steps up to 25% slower (the VAE on Fashion-MNIST, issue 16).
+        flush = cfg.get("flush_denormal") is True
+        if not set_flush_denormal(flush) and flush:
+            log.warning("flush_denormal=true: not every thread flushes (no SSE3, or torch's workers out of reach)")
         return _train(cfg, out)
-    finally:  # an in-process caller (a test, a notebook) gets its settings back
+    finally:  # an in-process caller (a test, a notebook) gets its settings back, on every thread
+        set_flush_denormal(flushing)
         torch.set_num_threads(threads)
-        torch.set_flush_denormal(flushing)
-
-
-def flushes_denormals() -> bool:
-    """Whether this thread computes subnormal floats as zero (torch has no getter)."""
-    return bool((torch.tensor([1e-39]) * 1.0).item() == 0.0)
 
 
 def _train(cfg: DictConfig, out: Path) -> dict[str, Any]:
