@@ -5,7 +5,7 @@ the loader's share of a training step. Writes experiments/bench/overhead.{json,m
 Usage: python benchmarks/overhead.py [--data fashion_mnist] [--steps N] [--repeats 4] [--batch 64]
                                     [--families ...] [--name overhead]
 Both sides run with the data config's `torch_threads` when it sets one (vectors: 1) and with
-genlab-train's `flush_denormal`."""
+genlab-train's `flush_denormal` and `keep_freed_memory`."""
 
 import argparse
 import tempfile
@@ -18,6 +18,7 @@ import torch
 
 from common import FAMILIES, family_cfg, write
 from genlab.train import build
+from genlab.utils.allocator import keep_freed_memory
 from genlab.utils.float_mode import set_flush_denormal
 
 
@@ -139,6 +140,8 @@ def main() -> None:
                 torch.set_num_threads(cfg.torch_threads)
             # genlab-train's setting, on both sides: subnormal floats slowed whichever run met them
             set_flush_denormal(bool(cfg.get("flush_denormal")))
+            if cfg.get("keep_freed_memory"):  # process-wide, so it holds for every family after too
+                keep_freed_memory()
             plain, lightning = float("inf"), float("inf")
             for _ in range(args.repeats):
                 plain = min(plain, plain_seconds_per_step(cfg, steps, args.warmup))

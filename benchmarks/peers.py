@@ -29,6 +29,7 @@ from torch import nn
 from common import OUT, write
 from genlab.data import ImageDataModule
 from genlab.eval import score_samples
+from genlab.utils.allocator import keep_freed_memory
 from genlab.utils.float_mode import set_flush_denormal
 
 
@@ -384,6 +385,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     set_flush_denormal(True)  # as genlab-train's default (flush_denormal), so no side runs slow on subnormals
+    keep_freed_memory()  # as genlab-train's default (keep_freed_memory): no side re-faults its pages each step
     keys = [key for key in args.only.split(",") if key]
     unknown = set(keys) - set(PEERS)
     if unknown:

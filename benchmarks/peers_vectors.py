@@ -18,6 +18,7 @@ import zuko
 from common import family_cfg, write
 from genlab.data import VectorDataModule
 from genlab.train import train
+from genlab.utils.allocator import keep_freed_memory
 from genlab.utils.float_mode import set_flush_denormal
 
 ARCHITECTURES = {  # genlab coupling flow vs the zuko flow it is compared with
@@ -69,6 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     set_flush_denormal(True)  # as genlab-train's default (flush_denormal), so no side runs slow on subnormals
+    keep_freed_memory()  # as genlab-train's default (keep_freed_memory): no side re-faults its pages each step
     rows, result = [], {"seconds": args.seconds, "runs": []}
     for data in args.data:
         dm = VectorDataModule(source=data)

@@ -120,6 +120,7 @@ CATALOGUE = [
     ("train", ["trainer.max_steps=-5"], "trainer.max_steps=-5 is invalid"),
     ("train", ["torch_threads=0"], "torch_threads=0 is invalid"),
     ("train", ["flush_denormal=sometimes"], "flush_denormal='sometimes' is invalid: must be true or false"),
+    ("train", ["keep_freed_memory=1"], "keep_freed_memory=1 is invalid: must be true or false"),
     ("train", ["seed=-1"], "seed=-1 is invalid"),
     ("train", ["model.latent_dim=0"], "model.latent_dim=0 is invalid: must be an integer from 1 to"),
     ("train", ["model.latent_dim="], "model.latent_dim='' is invalid"),

@@ -23,6 +23,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from genlab.callbacks.progress_log import ProgressLog
 from genlab.callbacks.record import RecordModelClass
+from genlab.utils.allocator import keep_freed_memory
 from genlab.utils.checkpoint import check_compatible, read_checkpoint
 from genlab.utils.checkpoint_io import AtomicCheckpointIO
 from genlab.utils.config import (
@@ -163,6 +164,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         flush = cfg.get("flush_denormal") is True
         if not set_flush_denormal(flush) and flush:
             log.warning("flush_denormal=true: not every thread flushes (no SSE3, or torch's workers out of reach)")
+        if cfg.get("keep_freed_memory") is True and not keep_freed_memory():
+            log.info("keep_freed_memory=true: not glibc's malloc here, left as it is")
         return _train(cfg, out)
     finally:  # an in-process caller (a test, a notebook) gets its settings back, on every thread
         set_flush_denormal(flushing)

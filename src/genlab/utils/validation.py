@@ -56,9 +56,9 @@ def validate_config(cfg: DictConfig) -> None:
     threads = cfg.get("torch_threads")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"torch_threads={threads!r} is invalid: must be a positive integer or null")
-    flush = cfg.get("flush_denormal", False)
-    if not isinstance(flush, bool):
-        raise ConfigError(f"flush_denormal={flush!r} is invalid: must be true or false")
+    for key in ("flush_denormal", "keep_freed_memory"):
+        if not isinstance(cfg.get(key, False), bool):
+            raise ConfigError(f"{key}={cfg.get(key)!r} is invalid: must be true or false")
     check_seed(cfg)
     if "model" in cfg:
         for key, upper in SIZE_KNOBS.items():
