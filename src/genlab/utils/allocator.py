@@ -4,7 +4,7 @@ torch allocates CPU tensors with the C library's malloc. glibc serves a block ab
 mmap threshold (128 KiB at start, raised only as freed blocks teach it) with a fresh
 mmap and unmaps it on free, and trims the heap top back to the OS; a training step that
 frees and reallocates the same activations each time then re-faults and zeroes every
-page of them. On the VAE's Fashion-MNIST step that was 15% of the step, and it hit two
+page of them. On the VAE's Fashion-MNIST step that was 16% of the step, and it hit two
 processes running the same loop differently, since how the threshold grows depends on
 the order of earlier frees (issue 16: the plain loop and genlab's differed by 8%).
 Fixed thresholds up to the largest glibc accepts keep those pages mapped and reused.
