@@ -434,8 +434,8 @@ def main() -> None:
         "in the classifier feature space genlab-eval uses; "
         "test bits/dim on the full test split where the model defines a density over the 256 levels. genlab's rows are "
         "experiments/compare_families (same budget, same machine; the VAE at beta 8, the flow at 8 steps per scale "
-        "and diffusion at lr 1e-3, as its run.sh sets them; every side computes subnormal floats as zero and keeps "
-        "freed memory, as genlab-train does). "
+        "and diffusion at lr 1e-3, as its run.sh sets them; every side computes subnormal floats as zero and, in rows "
+        "measured since 2026-12-03, keeps freed memory, as genlab-train does). "
         "The uncached AR baseline draws only "
         f"{args.uncached_samples} images (its sampling speed), too few for a FID.",
         "",

@@ -14,16 +14,17 @@ for stage in ${stages[@]}; do
       digits) train=(model=$family) ;;
       fashion_mnist) train=(experiment=compare_families model=$family)
                      # A beta-VAE (KL weighted 8x in training; bits/dim stay the beta=1 bound). FID at beta
-                     # 1, 2, 4, 8, 12: 102, 90, 79, 63, 67; beta 8 at batch 64: 77 (README, "Benchmarks").
+                     # 1, 2, 4 (before keep_freed_memory): 102, 90, 84; with it, beta 4, 8, 12: 79, 63, 67; beta 8
+                     # at batch 64: 77 (README, "Benchmarks").
                      [ "$family" = vae ] && train+=(model.iwae_k=16 model.beta=8)
                      # One AR step scores 784 positions per image: batch 32 buys 4x the updates.
                      [ "$family" = ar ] && train+=(data.batch_size=32)
                      # A GAN gains from many small steps: at batch 32 its recall was 0.55, at 64 0.39.
                      [ "$family" = gan ] && train+=(data.batch_size=32)
-                     # normflows' Glow depth (8 steps per scale): test bpd 3.684 against 3.762 at 4 steps.
+                     # normflows' Glow depth (8 steps per scale): test bpd 3.684 against 3.762 at 4 steps (2026-12-02).
                      [ "$family" = flow ] && train+=(model.steps_per_scale=8)
-                     # ~600-800 steps in 10 minutes: DDPM's 2e-4 (set for 800k steps) left the bound
-                     # at 4.036 bits/dim, 1e-3 reached 3.865.
+                     # On 2026-12-02, 589-810 steps in 10 minutes: DDPM's 2e-4 (set for 800k steps) left
+                     # the bound at 4.036 bits/dim, 1e-3 reached 3.865.
                      [ "$family" = diffusion ] && train+=(model.optimizer.lr=1e-3 model.vlb_timesteps=4 model.test_vlb_timesteps=4) ;;
       table) continue ;;
     esac
