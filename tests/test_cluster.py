@@ -3,6 +3,7 @@ srun-launched DDP ranks, and a cancelled job that leaves the others finishing.""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -106,12 +107,21 @@ def test_cancelling_one_job_leaves_the_others_finishing(slurm_env, tmp_path):
 @pytest.mark.slow  # SLURM holds a requeued job for about two minutes before it may start again
 def test_preempted_job_requeues_itself_and_resumes(slurm_env, tmp_path):
     """SIGUSR2 is what SLURM sends before pre-empting or timing out a submitit job: submitit
-    requeues it, Hydra reruns it in the same run dir, and training resumes from last.ckpt."""
+    requeues it, Hydra reruns it in the same run dir, and training resumes from last.ckpt.
+
+    The requeue makes SLURM SIGTERM every process of the job, the `scontrol requeue` that
+    submitit is still waiting on included; a controller that answers late (here: an scontrol
+    that lingers a second) used to leave the job recorded as failed instead of requeued."""
+    slow_bin = tmp_path / "bin"
+    slow_bin.mkdir()
+    (slow_bin / "scontrol").write_text(f'#!/bin/sh\n{shutil.which("scontrol")} "$@"; rc=$?; sleep 1; exit $rc\n')
+    (slow_bin / "scontrol").chmod(0o755)
+    env = {**slurm_env, "PATH": f"{slow_bin}{os.pathsep}{slurm_env['PATH']}"}
     cmd = [str(BIN / "genlab-train"), "-m", "hydra/launcher=slurm", f"paths.root_dir={tmp_path}", *SMALL[1:],
            "model.hidden=8", "trainer.max_epochs=25", "test=false", "callbacks.sample_grid=null",
            "callbacks.periodic_checkpoint.every_n_train_steps=5"]  # fmt: skip
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=slurm_env, start_new_session=True
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
     )
     try:
         deadline, job_dir = time.time() + 180, None
@@ -129,8 +139,9 @@ def test_preempted_job_requeues_itself_and_resumes(slurm_env, tmp_path):
         output, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, output[-3000:]
         metrics = json.loads((job_dir / "metrics.json").read_text())
-        assert metrics["status"] == "ok" and metrics["global_step"] == 25 * 11
-        assert "resuming from this run dir's" in (job_dir / "train.log").read_text()
+        log_text = (job_dir / "train.log").read_text()
+        assert metrics["status"] == "ok" and metrics["global_step"] == 25 * 11, (metrics, log_text[-3000:])
+        assert "resuming from this run dir's" in log_text
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -142,3 +142,29 @@ def test_results_follow_the_users_umask(make_cfg, umask, mode):
     run_dir = Path(metrics["best_checkpoint"]).parents[1]
     for path in (run_dir / "metrics.json", run_dir / "config_resolved.yaml", run_dir / "checkpoints" / "last.ckpt"):
         assert path.stat().st_mode & 0o777 == mode, path
+
+
+@pytest.mark.unit
+def test_a_requeue_command_outlives_the_sigterm_its_requeue_brings():
+    """submitit's pre-emption handler waits on `scontrol requeue` while SLURM SIGTERMs the job
+    for that requeue; inside genlab's shield the command finishes instead of dying with it."""
+    from genlab.utils.preemption import PREEMPT_SIGNAL, requeue_shielded_from_sigterm
+
+    # stands in for `scontrol requeue`: the job's SIGTERM lands while it is still running
+    requeue = ["sh", "-c", "kill -TERM $$; echo requeued"]
+    results = []
+
+    def preempted(signum, frame):
+        results.append(subprocess.run(requeue, capture_output=True, text=True))
+
+    before = signal.signal(PREEMPT_SIGNAL, preempted)
+    try:
+        os.kill(os.getpid(), PREEMPT_SIGNAL)  # unshielded: the command dies with the job
+        with requeue_shielded_from_sigterm():
+            os.kill(os.getpid(), PREEMPT_SIGNAL)
+        assert signal.getsignal(PREEMPT_SIGNAL) is preempted  # the shield is gone with its block
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
+    finally:
+        signal.signal(PREEMPT_SIGNAL, before)
+    assert [r.returncode for r in results] == [-signal.SIGTERM, 0]
+    assert results[1].stdout == "requeued\n"

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from genlab.utils.errors import GenlabError, InterruptedRun
 from genlab.utils.io import write_json
+from genlab.utils.preemption import requeue_shielded_from_sigterm
 from genlab.utils.run_dir import holds_a_run, write_run_record
 
 log = logging.getLogger("genlab")
@@ -53,7 +54,8 @@ def run_task(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig, name
     try:
         if not holds_a_run(out, SETUP_ONLY):  # a dir with a run in it gets its record once the new run is accepted
             write_run_record(cfg, out)
-        return task(cfg)
+        with requeue_shielded_from_sigterm():
+            return task(cfg)
     except Exception as err:  # noqa: BLE001 - every failure is reported, user errors in one line
         message = user_message(err)
         if message is None:
