@@ -148,7 +148,9 @@ def test_results_follow_the_users_umask(make_cfg, umask, mode):
 def test_a_requeue_command_outlives_the_sigterm_its_requeue_brings():
     """submitit's pre-emption handler waits on `scontrol requeue` while SLURM SIGTERMs the job
     for that requeue; inside genlab's shield the command finishes instead of dying with it."""
-    from genlab.utils.preemption import PREEMPT_SIGNAL, requeue_shielded_from_sigterm
+    from genlab.utils.preemption import requeue_shielded_from_sigterm
+
+    preempt = pytest.importorskip("submitit").JobEnvironment._usr_sig()
 
     # stands in for `scontrol requeue`: the job's SIGTERM lands while it is still running
     requeue = ["sh", "-c", "kill -TERM $$; echo requeued"]
@@ -157,14 +159,14 @@ def test_a_requeue_command_outlives_the_sigterm_its_requeue_brings():
     def preempted(signum, frame):
         results.append(subprocess.run(requeue, capture_output=True, text=True))
 
-    before = signal.signal(PREEMPT_SIGNAL, preempted)
+    before = signal.signal(preempt, preempted)
     try:
-        os.kill(os.getpid(), PREEMPT_SIGNAL)  # unshielded: the command dies with the job
+        os.kill(os.getpid(), preempt)  # unshielded: the command dies with the job
         with requeue_shielded_from_sigterm():
-            os.kill(os.getpid(), PREEMPT_SIGNAL)
-        assert signal.getsignal(PREEMPT_SIGNAL) is preempted  # the shield is gone with its block
+            os.kill(os.getpid(), preempt)
+        assert signal.getsignal(preempt) is preempted  # the shield ends with the with-block
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
     finally:
-        signal.signal(PREEMPT_SIGNAL, before)
+        signal.signal(preempt, before)
     assert [r.returncode for r in results] == [-signal.SIGTERM, 0]
     assert results[1].stdout == "requeued\n"

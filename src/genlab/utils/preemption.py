@@ -10,20 +10,19 @@ would not do: Python's subprocess clears it in the child). A SIGTERM in that win
 requeue's own, sent to a process that is about to exit; SLURM's SIGKILL still follows it.
 """
 
-import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-# submitit's pre-emption signal, and the variable it reads to change it.
-PREEMPT_SIGNAL = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
 
 
 @contextmanager
 def requeue_shielded_from_sigterm() -> Iterator[None]:
-    """Wrap the installed pre-emption handler (if any) so that it runs with SIGTERM ignored."""
-    handler = signal.getsignal(PREEMPT_SIGNAL)
-    if not callable(handler):  # no submitit job here: nothing to shield
+    """Wrap submitit's pre-emption handler, where one is installed, so that it runs with SIGTERM ignored."""
+    submitit = sys.modules.get("submitit")  # a submitit job has it imported; otherwise there is nothing to shield
+    preempt = submitit.JobEnvironment._usr_sig() if submitit else None  # USR2, or $SUBMITIT_PREEMPT_SIGNAL
+    handler = signal.getsignal(preempt) if preempt else None
+    if not callable(handler):
         yield
         return
 
@@ -34,8 +33,8 @@ def requeue_shielded_from_sigterm() -> Iterator[None]:
         finally:
             signal.signal(signal.SIGTERM, on_sigterm)
 
-    signal.signal(PREEMPT_SIGNAL, shielded)
+    signal.signal(preempt, shielded)
     try:
         yield
     finally:
-        signal.signal(PREEMPT_SIGNAL, handler)
+        signal.signal(preempt, handler)
